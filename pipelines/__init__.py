@@ -1,0 +1,1 @@
+"""Offline and orchestration steps: data, training, registry, rollouts and their CLI."""

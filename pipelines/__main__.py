@@ -1,0 +1,5 @@
+"""Entry point for `python -m pipelines`."""
+
+from pipelines.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The FastAPI prediction service: one revision serves one verified model artifact."""

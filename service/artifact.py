@@ -1,0 +1,110 @@
+"""Model artifacts: metadata, and loading that verifies the file before deserializing a byte.
+
+An artifact is a folder with `model.skops` and `metadata.json`. Loading checks the sha256 recorded
+in the metadata, refuses types outside an explicit allow-list (skops never runs arbitrary pickles),
+and refuses a model trained for a different feature schema than this service accepts.
+"""
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import skops.io  # pyright: ignore[reportMissingTypeStubs] - no stubs published
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service.features import feature_schema
+
+MODEL_FILE = "model.skops"
+METADATA_FILE = "metadata.json"
+
+# Types the sample pipeline needs beyond skops' default-trusted scikit-learn and numpy types.
+# Anything else in a model file is refused: extend this list deliberately when the model changes.
+TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+
+
+class ArtifactError(RuntimeError):
+    """The artifact cannot be trusted or used; the message says what is wrong and what to do."""
+
+
+class ModelMetadata(BaseModel):
+    """What `metadata.json` records about a trained model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    version: str
+    model_file: str = MODEL_FILE
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    created_at: datetime
+    git_sha: str
+    data_fingerprint: str
+    seed: int
+    threshold: float = Field(gt=0, lt=1)
+    metrics: dict[str, float]
+    feature_schema: list[dict[str, object]]
+    training: dict[str, object] = Field(default_factory=dict)
+
+
+class ProbabilityModel(Protocol):
+    """The one method the service calls on a model."""
+
+    def predict_proba(self, rows: npt.NDArray[np.object_], /) -> npt.NDArray[np.float64]:
+        """Class probabilities, one row per input row."""
+        ...
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks so large models do not need twice their size in RAM."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_metadata(artifact_dir: Path) -> ModelMetadata:
+    """Parse `metadata.json`, naming the folder and the problem when it is absent or invalid."""
+    path = artifact_dir / METADATA_FILE
+    if not path.is_file():
+        raise ArtifactError(
+            f"no {METADATA_FILE} in {artifact_dir}: point MODEL_DIR at a trained artifact "
+            "(run `make train`)"
+        )
+    try:
+        return ModelMetadata.model_validate_json(path.read_bytes())
+    except ValidationError as error:
+        raise ArtifactError(f"{path} is not valid model metadata: {error}") from error
+
+
+def load_verified(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel]:
+    """Verify checksum, types and feature schema, then deserialize the model."""
+    metadata = read_metadata(artifact_dir)
+    model_path = artifact_dir / metadata.model_file
+    if not model_path.is_file():
+        raise ArtifactError(f"{model_path} is missing: the artifact is incomplete, re-train it")
+    actual = sha256_of(model_path)
+    if actual != metadata.sha256:
+        raise ArtifactError(
+            f"{model_path} has sha256 {actual} but metadata records {metadata.sha256}: the file "
+            "was modified or corrupted after training; refusing to load it. Re-train or re-fetch "
+            "the artifact from the registry."
+        )
+    if metadata.feature_schema != feature_schema():
+        raise ArtifactError(
+            f"model {metadata.version} was trained on a different feature schema than this service "
+            "accepts; re-train it with this version of the code"
+        )
+    untrusted = sorted(set(skops.io.get_untrusted_types(file=model_path)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise ArtifactError(
+            f"{model_path} contains types outside the trusted list: {', '.join(untrusted)}. "
+            "If they are expected, add them to TRUSTED_TYPES in service/artifact.py after review."
+        )
+    model = skops.io.load(model_path, trusted=TRUSTED_TYPES)
+    if not callable(getattr(model, "predict_proba", None)):
+        raise ArtifactError(
+            f"{model_path} holds a {type(model).__name__}, which has no predict_proba"
+        )
+    return metadata, model

@@ -1,0 +1,72 @@
+"""Prometheus metrics of one service instance, in a registry of its own (one per app object)."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_SCORE_BUCKETS = tuple(round(i / 20, 2) for i in range(1, 21))
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def low_confidence(
+    scores: npt.NDArray[np.float64], threshold: float, logit_margin: float
+) -> npt.NDArray[np.bool_]:
+    """Scores whose log-odds are within `logit_margin` of the threshold's: the model is unsure."""
+    clipped = np.clip(scores, 1e-12, 1 - 1e-12)
+    return (
+        np.abs(np.log(clipped / (1 - clipped)) - np.log(threshold / (1 - threshold))) < logit_margin
+    )
+
+
+@dataclass
+class ServiceMetrics:
+    """Request counts and latency by route, and what the model is saying (scores, low confidence).
+
+    Score histograms are what the rollout gates compare between revisions to catch a model that is
+    up and fast but silently wrong.
+    """
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "http_requests", "HTTP requests by route, method and status.",
+            ["route", "method", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "http_request_duration_seconds", "Request latency by route.",
+            ["route"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.scores = Histogram(
+            "prediction_score", "Fraud probability of each scored transaction.",
+            buckets=_SCORE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.predictions = Counter(
+            "predictions", "Scored transactions by predicted label.", ["label"], registry=r
+        )
+        self.low_confidence = Counter(
+            "low_confidence_predictions", "Scores within the margin of the threshold.", registry=r
+        )
+        self.batch_rows = Histogram(
+            "model_batch_rows", "Rows per model call after micro-batching.",
+            buckets=_BATCH_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.model_info = Gauge(
+            "model_info", "The model this instance serves (value is always 1).",
+            ["model_version", "model_sha256", "git_sha", "revision"], registry=r,
+        )  # fmt: skip
+
+    def observe_scores(
+        self, scores: npt.NDArray[np.float64], threshold: float, margin: float
+    ) -> None:
+        """Record a batch of scores at once (one lock per metric, not per row)."""
+        fraud = int(np.count_nonzero(scores >= threshold))
+        self.predictions.labels("fraud").inc(fraud)
+        self.predictions.labels("legit").inc(len(scores) - fraud)
+        self.low_confidence.inc(int(np.count_nonzero(low_confidence(scores, threshold, margin))))
+        for score in scores.tolist():
+            self.scores.observe(score)

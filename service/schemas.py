@@ -1,0 +1,133 @@
+"""Request and response bodies of the prediction API: the single source of the feature contract."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
+
+MerchantCategory = Literal[
+    "grocery",
+    "fuel",
+    "restaurant",
+    "retail",
+    "travel",
+    "electronics",
+    "digital_goods",
+    "jewelry",
+    "gambling",
+]
+Channel = Literal["chip", "contactless", "online", "atm", "manual_entry"]
+Country = Literal[
+    "US", "CA", "MX", "BR", "GB", "IE", "FR", "DE", "ES", "IT", "NL", "PL", "NG", "IN", "JP", "AU"
+]
+
+EXAMPLE_TRANSACTION: JsonDict = {
+    "amount": 42.5,
+    "merchant_category": "grocery",
+    "country": "US",
+    "card_country": "US",
+    "hour": 14,
+    "account_age_days": 730,
+    "channel": "chip",
+    "transactions_last_24h": 3,
+    "distance_from_home_km": 4.2,
+}
+
+
+class Transaction(BaseModel):
+    """One card transaction to score.
+
+    Strict types and closed ranges: a wrong type, a value out of range or an unknown field is a
+    422 that names the field, never a silent coercion that shifts the model's input distribution.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [EXAMPLE_TRANSACTION]},
+    )
+
+    amount: Annotated[float, Field(ge=0.01, le=50_000, description="Amount in the card currency.")]
+    merchant_category: Annotated[MerchantCategory, Field(description="Merchant category.")]
+    country: Annotated[Country, Field(description="ISO country of the merchant.")]
+    card_country: Annotated[Country, Field(description="ISO country that issued the card.")]
+    hour: Annotated[int, Field(ge=0, le=23, description="Local hour of the transaction.")]
+    account_age_days: Annotated[int, Field(ge=0, le=36_500, description="Days since opening.")]
+    channel: Annotated[Channel, Field(description="How the card was presented.")]
+    transactions_last_24h: Annotated[
+        int,
+        Field(ge=0, le=1_000, description="Card transactions in the previous 24 hours."),
+    ]
+    distance_from_home_km: Annotated[
+        float, Field(ge=0, le=20_040, description="Distance from the cardholder's home.")
+    ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_floats_are_integers(cls, data: Any) -> Any:
+        """JSON Schema counts 375.0 as an integer, so the API does too; 3.5 and "3" stay errors."""
+        if not isinstance(data, dict):
+            return data
+        # pylint cannot infer pydantic's class-level model_fields property.
+        # pylint: disable=unsupported-membership-test,unsubscriptable-object
+        fields = cls.model_fields
+        return {
+            key: int(value)
+            if isinstance(value, float)
+            and value.is_integer()
+            and key in fields
+            and fields[key].annotation is int
+            else value
+            for key, value in data.items()  # pyright: ignore[reportUnknownVariableType]
+        }
+
+
+class BatchRequest(BaseModel):
+    """Several transactions scored in one call; the service caps the count (413 above it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    instances: Annotated[list[Transaction], Field(min_length=1)]
+
+
+class Score(BaseModel):
+    """The model's verdict on one transaction."""
+
+    fraud_probability: float
+    is_fraud: bool
+    low_confidence: bool = Field(
+        description="The log-odds lie within LOW_CONFIDENCE_LOGIT_MARGIN of the threshold's."
+    )
+
+
+class Prediction(Score):
+    """Response to one transaction."""
+
+    request_id: str
+    model_version: str
+    threshold: float
+
+
+class BatchPrediction(BaseModel):
+    """Response to a batch, in the order of the request."""
+
+    request_id: str
+    model_version: str
+    threshold: float
+    predictions: list[Score]
+
+
+class Version(BaseModel):
+    """What is running: enough to tie a response to a commit, a model and its offline metrics."""
+
+    service: str
+    service_version: str
+    git_sha: str
+    revision: str
+    environment: str
+    model_version: str
+    model_sha256: str
+    model_created_at: str
+    model_metrics: dict[str, float]

@@ -1,0 +1,163 @@
+import pytest
+from fastapi.testclient import TestClient
+
+from service.schemas import Transaction
+
+
+def test_predict_returns_a_complete_verdict(
+    client: TestClient, transaction: dict[str, object]
+) -> None:
+    response = client.post("/v1/predict", json=transaction)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {
+        "fraud_probability", "is_fraud", "low_confidence",
+        "request_id", "model_version", "threshold",
+    }  # fmt: skip
+    assert 0 <= body["fraud_probability"] <= 1
+    assert body["is_fraud"] == (body["fraud_probability"] >= body["threshold"])
+    assert body["model_version"] == "v1"
+    assert response.headers["x-request-id"] == body["request_id"]
+
+
+def test_a_valid_request_id_is_echoed(client: TestClient, transaction: dict[str, object]) -> None:
+    response = client.post("/v1/predict", json=transaction, headers={"X-Request-ID": "abc-123"})
+    assert response.json()["request_id"] == "abc-123"
+
+
+def test_an_unsafe_request_id_is_replaced(
+    client: TestClient, transaction: dict[str, object]
+) -> None:
+    """Header values that could forge log lines are not echoed."""
+    response = client.post("/v1/predict", json=transaction, headers={"X-Request-ID": "a b\tc"})
+    assert response.json()["request_id"] != "a b\tc"
+    assert len(response.json()["request_id"]) == 32
+
+
+def test_batch_answers_in_request_order(client: TestClient, transaction: dict[str, object]) -> None:
+    """Each batch element scores as it does alone."""
+    cheap = {**transaction, "amount": 3.0}
+    risky = {**transaction, "amount": 4_000.0, "channel": "online", "country": "NG", "hour": 3}
+    batch = client.post("/v1/predict/batch", json={"instances": [cheap, risky, cheap]}).json()
+    alone = [client.post("/v1/predict", json=t).json()["fraud_probability"] for t in (cheap, risky)]
+    scores = [p["fraud_probability"] for p in batch["predictions"]]
+    assert scores == pytest.approx([alone[0], alone[1], alone[0]])
+    assert scores[1] > scores[0]
+
+
+def test_batch_over_the_limit_is_413(client: TestClient, transaction: dict[str, object]) -> None:
+    response = client.post("/v1/predict/batch", json={"instances": [transaction] * 51})
+    assert response.status_code == 413
+    assert response.json()["detail"] == "batch has 51 instances; the limit is 50: split it"
+
+
+def test_empty_batch_is_422(client: TestClient) -> None:
+    response = client.post("/v1/predict/batch", json={"instances": []})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "instances"]
+
+
+def test_body_over_the_byte_limit_is_413(client: TestClient) -> None:
+    response = client.post(
+        "/v1/predict/batch",
+        content=b"x" * (64 * 1024 + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert "exceeds 65536 bytes" in response.json()["detail"]
+
+
+def test_streamed_body_over_the_limit_is_413(client: TestClient) -> None:
+    """A chunked body without Content-Length is counted as it arrives."""
+
+    def chunks():
+        for _ in range(100):
+            yield b" " * 1024
+
+    response = client.post(
+        "/v1/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("change", "location", "error_type"),
+    [
+        ({"amount": -5}, "amount", "greater_than_equal"),
+        ({"amount": "12"}, "amount", "float_type"),
+        ({"hour": 24}, "hour", "less_than_equal"),
+        ({"hour": 3.5}, "hour", "int_type"),
+        ({"channel": "carrier_pigeon"}, "channel", "literal_error"),
+        ({"country": "XX"}, "country", "literal_error"),
+        ({"account_age_days": True}, "account_age_days", "int_type"),
+        ({"surprise": 1}, "surprise", "extra_forbidden"),
+    ],
+)
+def test_bad_fields_are_422_naming_the_field(
+    client: TestClient,
+    transaction: dict[str, object],
+    change: dict[str, object],
+    location: str,
+    error_type: str,
+) -> None:
+    response = client.post("/v1/predict", json={**transaction, **change})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", location]
+    assert error["type"] == error_type
+
+
+def test_missing_field_is_422(client: TestClient, transaction: dict[str, object]) -> None:
+    del transaction["hour"]
+    (error,) = client.post("/v1/predict", json=transaction).json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "hour"], "missing")
+
+
+@pytest.mark.parametrize("payload", [b"{not json", b"", b"[1, 2]", b"null", b'{"amount": NaN}'])
+def test_malformed_json_is_a_client_error(client: TestClient, payload: bytes) -> None:
+    response = client.post(
+        "/v1/predict", content=payload, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+def test_probes(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "model_version": "v1"}
+
+
+def test_version_ties_the_response_to_model_and_commit(client: TestClient) -> None:
+    body = client.get("/version").json()
+    assert body["model_version"] == "v1"
+    assert len(body["model_sha256"]) == 64
+    assert body["model_metrics"]["roc_auc"] > 0.5
+    assert body["environment"] == "development"
+
+
+def test_metrics_count_requests_scores_and_model(
+    client: TestClient, transaction: dict[str, object]
+) -> None:
+    for _ in range(3):
+        client.post("/v1/predict", json=transaction)
+    client.post("/v1/predict", json={})
+    client.get("/nowhere")
+    text = client.get("/metrics").text
+    assert 'http_requests_total{method="POST",route="/v1/predict",status="200"} 3.0' in text
+    assert 'http_requests_total{method="POST",route="/v1/predict",status="422"} 1.0' in text
+    assert 'route="unmatched",status="404"' in text
+    assert "prediction_score_count 3.0" in text
+    assert 'model_info{git_sha="unknown",model_sha256=' in text
+    assert "low_confidence_predictions_total" in text
+
+
+def test_openapi_documents_the_feature_contract(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Transaction"]
+    assert set(schema["required"]) == set(Transaction.model_fields)
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["hour"]["maximum"] == 23
+
+
+def test_whole_floats_count_as_integers(client: TestClient, transaction: dict[str, object]) -> None:
+    """JSON Schema's integer includes 14.0, so the API accepts it; 14.5 stays an error."""
+    assert client.post("/v1/predict", json={**transaction, "hour": 14.0}).status_code == 200
+    assert client.post("/v1/predict", json={**transaction, "hour": 14.5}).status_code == 422
