@@ -90,7 +90,8 @@ def test_openapi_contract_holds(live_service: ServerProcess) -> None:
             case.call_and_validate()
 
         try:
-            check()  # pylint: disable=no-value-for-parameter - hypothesis supplies `case`
+            # hypothesis supplies `case`
+            check()  # pylint: disable=no-value-for-parameter
         except AssertionError as failure:  # schemathesis failures are AssertionErrors
             failures.append(f"{operation.label}: {failure}")
     assert not failures, "\n\n".join(failures)
