@@ -11,10 +11,17 @@ from rich.table import Table
 
 from pipelines.data import DataSpec
 from pipelines.demo import run_demo
+from pipelines.rollout.controller import Controller
+from pipelines.rollout.local_platform import LocalPlatform
+from pipelines.rollout.platform import DeployError, RevisionSpec
+from pipelines.rollout.policy import PolicyError, load_policy
+from pipelines.rollout.run import STATE_FILE, execute
+from pipelines.rollout.state import StateStore
+from pipelines.rollout.traffic_generator import TrafficGenerator
 from pipelines.registry import DEFAULT_REGISTRY, RegistryError, resolve
 from pipelines.schema import SchemaError
 from pipelines.train import TrainConfig, train_and_publish
-from service.artifact import read_metadata
+from service.artifact import ArtifactError, read_metadata
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(stderr=True)
@@ -75,8 +82,137 @@ def demo_command(
         "reports/demo"
     ),
 ) -> None:
-    """Train, serve and query the model on this machine: no cloud account needed."""
-    run_demo(registry, reports, console)
+    """Train three models; promote a healthy canary, roll back a faulty one. All on 127.0.0.1."""
+    summary = run_demo(registry, reports, console)
+    if summary["promoted"] is None or summary["rolled_back"] is None:
+        console.print("[red]the demo did not end as designed: see the reports above[/]")
+        raise typer.Exit(1)
+
+
+WorkdirOption = Annotated[
+    Path, typer.Option(help="The local platform's folder (process records, logs, rollout state).")
+]
+DEFAULT_WORKDIR = Path("runs/local")
+
+
+def _revision(model: Path, name: str | None, faults: dict[str, str]) -> RevisionSpec:
+    metadata = read_metadata(model)
+    return RevisionSpec(name or f"fraud-scorer-{metadata.version}", model, faults)
+
+
+@app.command("local-up")
+def local_up_command(
+    model: Annotated[Path, typer.Option(help="Model artifact folder of the stable revision.")],
+    revision: Annotated[str | None, typer.Option(help="Revision name.")] = None,
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+) -> None:
+    """Start the local platform: the stable revision at 100% behind the router."""
+    platform = LocalPlatform(workdir)
+    try:
+        platform.start(_revision(model, revision, {}))
+    except (DeployError, ArtifactError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
+    print(platform.router_url)
+
+
+@app.command("local-down")
+def local_down_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
+    """Stop every process of the local platform."""
+    LocalPlatform(workdir).shutdown()
+
+
+@app.command("rollout")
+def rollout_command(
+    model: Annotated[Path, typer.Option(help="Model artifact folder of the candidate.")],
+    revision: Annotated[str | None, typer.Option(help="Candidate revision name.")] = None,
+    environment: Annotated[str, typer.Option(help="Policy to apply (environments/).")] = "local",
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    reports: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/rollouts"),
+    traffic_rps: Annotated[
+        float, typer.Option(help="Users to simulate per second (0: none).")
+    ] = 0.0,
+    fault_error_rate: Annotated[
+        float, typer.Option(help="Drill: share of failing requests.")
+    ] = 0.0,
+    fault_latency_ms: Annotated[float, typer.Option(help="Drill: added latency.")] = 0.0,
+    fault_invert_scores: Annotated[
+        bool, typer.Option(help="Drill: a silently wrong model.")
+    ] = False,
+) -> None:
+    """Canary a candidate on the local platform; exit 0 if promoted, 1 if rolled back."""
+    faults = {
+        key: str(value)
+        for key, value in (
+            ("FAULT_ERROR_RATE", fault_error_rate),
+            ("FAULT_LATENCY_MS", fault_latency_ms),
+            ("FAULT_INVERT_SCORES", fault_invert_scores),
+        )
+        if value
+    }
+    try:
+        policy = load_policy(environment)
+        candidate = _revision(model, revision, faults)
+    except (PolicyError, ArtifactError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
+    platform = LocalPlatform(workdir)
+    if not platform.running():
+        console.print(f"[red]error:[/] no local platform in {workdir}: start one with `local-up`")
+        raise typer.Exit(2)
+    traffic = TrafficGenerator(platform.router_url, traffic_rps).start() if traffic_rps else None
+    try:
+        state, summary = execute(
+            platform, policy, candidate, workdir, reports, console, environment,
+            outcomes=lambda: list(traffic.outcomes) if traffic else [],
+        )  # fmt: skip
+    except DeployError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
+    finally:
+        if traffic is not None:
+            traffic.stop()
+    console.print(f"{state.phase.replace('_', ' ')}: {summary.reason}")
+    console.print(f"report: {reports / state.candidate}.md")
+    raise typer.Exit(0 if state.phase == "promoted" else 1)
+
+
+@app.command("rollback")
+def rollback_command(
+    workdir: WorkdirOption = DEFAULT_WORKDIR,
+    reason: Annotated[str, typer.Option(help="Recorded with the decision.")] = "manual rollback",
+) -> None:
+    """Roll back the unfinished rollout: stable 100%, the candidate kept at 0% with its tag."""
+    platform = LocalPlatform(workdir)
+    controller = Controller(
+        platform, load_policy("local"), StateStore(workdir / STATE_FILE), "local"
+    )
+    state = controller.rollback(reason)
+    if state is None:
+        console.print("no rollout recorded: nothing to roll back")
+    else:
+        console.print(f"{state.candidate}: {state.phase.replace('_', ' ')} ({state.reason})")
+
+
+@app.command("status")
+def status_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
+    """The recorded rollout and the traffic split the platform reports now."""
+    state = StateStore(workdir / STATE_FILE).load()
+    if state is None:
+        console.print("no rollout recorded")
+    else:
+        last = state.decisions[-1]
+        console.print(
+            f"rollout {state.rollout_id}: {state.candidate} over {state.stable}, phase "
+            f"{state.phase}, last decision {last.action}: {last.reason}"
+        )
+    platform = LocalPlatform(workdir)
+    if platform.running():
+        for target in platform.read_traffic().targets:
+            tag = f" (tag {target.tag})" if target.tag else ""
+            print(f"{target.revision}: {target.percent}%{tag}")
+    else:
+        console.print(f"no local platform running in {workdir}")
 
 
 def main() -> None:

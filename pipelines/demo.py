@@ -1,73 +1,91 @@
-"""The local demo: train a model, serve it on 127.0.0.1, and show what it answers."""
+"""The local demo: train three models, promote a healthy canary, roll back a faulty one.
+
+Everything runs on 127.0.0.1: each revision is a real service process, a router splits traffic,
+a traffic generator plays the users, and the same controller that drives Cloud Run decides.
+"""
 
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.data import DataSpec, generate, records
-from pipelines.server_process import free_port, service_process
+from pipelines.data import DataSpec
+from pipelines.rollout.local_platform import LocalPlatform
+from pipelines.rollout.platform import RevisionSpec
+from pipelines.rollout.policy import load_policy
+from pipelines.rollout.report import RolloutSummary
+from pipelines.rollout.run import execute
+from pipelines.rollout.traffic_generator import TrafficGenerator
 from pipelines.train import TrainConfig, train_and_publish
 
+SERVICE = "fraud-scorer"
+USERS_PER_SECOND = 80.0
+# v3's defect: one prediction in five fails, as a crashing code path would.
+FAULT = {"FAULT_ERROR_RATE": "0.2"}
 
-def _examples(count: int = 4) -> list[dict[str, Any]]:
-    """Typical legitimate transactions and the riskiest-looking fraudulent ones of fresh data."""
-    data = generate(DataSpec(n_rows=2_000, seed=99))
-    fraud = np.flatnonzero(data.labels)
-    legit = np.flatnonzero(~data.labels)
-    riskiest = fraud[np.argsort(-data.columns["amount"][fraud].astype(float))]
-    return records(data, np.concatenate([legit[:count], riskiest[:count]]))
+
+def _summary_table(rows: list[tuple[str, RolloutSummary]]) -> Table:
+    table = Table(title="rollouts")
+    for column in ("revision", "outcome", "time to rollback", "failed user requests", "reason"):
+        table.add_column(column)
+    for name, s in rows:
+        seconds = f"{s.seconds_to_rollback:.1f} s" if s.seconds_to_rollback is not None else "-"
+        failed = f"{s.failed_requests}/{s.user_requests} ({s.failed_request_ratio:.2%})"
+        table.add_row(name, s.outcome.replace("_", " "), seconds, failed, s.reason)
+    return table
 
 
 def run_demo(registry: Path, reports: Path, console: Console) -> dict[str, Any]:
-    """Run the demo end to end; returns (and writes) a summary of what happened."""
+    """Run the demo end to end; returns (and writes) `reports/summary.json`."""
     shutil.rmtree(registry, ignore_errors=True)
-    reports.mkdir(parents=True, exist_ok=True)
-    with console.status("training a model on synthetic transactions"):
-        folder = train_and_publish(TrainConfig(), registry)
-    console.print(f"model artifact: [bold]{folder}[/]")
+    shutil.rmtree(reports, ignore_errors=True)
+    models = {}
+    for version, seed in (("v1", 7), ("v2", 8), ("v3", 9)):
+        with console.status(f"training model {version}"):
+            models[version] = train_and_publish(TrainConfig(data=DataSpec(seed=seed)), registry)
+        console.print(f"trained {version}: {models[version]}")
+    policy = load_policy("local")
+    platform = LocalPlatform(reports / "platform")
+    stable = RevisionSpec(f"{SERVICE}-v1", models["v1"])
+    healthy = RevisionSpec(f"{SERVICE}-v2", models["v2"])
+    faulty = RevisionSpec(f"{SERVICE}-v3", models["v3"], env=dict(FAULT))
+    traffic: TrafficGenerator | None = None
+    try:
+        with console.status("starting v1 and the router"):
+            platform.start(stable)
+        console.print(f"router on {platform.router_url}: {stable.name} serves 100%")
+        traffic = TrafficGenerator(platform.router_url, USERS_PER_SECOND).start()
+        results = []
+        for candidate in (healthy, faulty):
+            console.rule(f"canary {candidate.name}")
+            _, summary = execute(
+                platform, policy, candidate, reports / "platform", reports, console,
+                outcomes=lambda: list(traffic.outcomes) if traffic else [],
+            )  # fmt: skip
+            results.append((candidate.name, summary))
+    finally:
+        if traffic is not None:
+            traffic.stop()
+        platform.shutdown()
 
-    log_path = reports / "service.log"
-    log_path.unlink(missing_ok=True)
-    with service_process(folder, free_port(), log_path) as server:
-        with console.status(f"starting the service on {server.url}"):
-            waited = server.wait_ready()
-        console.print(f"service ready on {server.url} after {waited:.1f}s")
-        examples = _examples()
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            answers = [client.post("/v1/predict", json=body).json() for body in examples]
-            batch = client.post("/v1/predict/batch", json={"instances": examples}).json()
-            bad = client.post("/v1/predict", json={**examples[0], "hour": 31})
-            version = client.get("/version").json()
-
-    table = Table(title=f"predictions of model {version['model_version']}")
-    for column in ("amount", "category", "channel", "cross-border", "fraud prob.", "verdict"):
-        table.add_column(column)
-    for body, answer in zip(examples, answers, strict=True):
-        verdict = "[red]FRAUD[/]" if answer["is_fraud"] else "legit"
-        verdict += " (low confidence)" if answer["low_confidence"] else ""
-        table.add_row(
-            f"{body['amount']:.2f}", body["merchant_category"], body["channel"],
-            "yes" if body["country"] != body["card_country"] else "no",
-            f"{answer['fraud_probability']:.4f}", verdict,
-        )  # fmt: skip
-    console.print(table)
-    console.print(f"batch of {len(batch['predictions'])} scored in one call")
-    console.print(f"invalid input answered {bad.status_code}: {bad.json()['detail'][0]['msg']}")
+    console.print(_summary_table(results))
+    (good_name, good), (bad_name, bad) = results
     summary = {
-        "model_artifact": str(folder),
-        "service_log": str(log_path),
-        "model_version": version["model_version"],
-        "model_metrics": version["model_metrics"],
-        "predictions": answers,
+        "promoted": good_name if good.outcome == "promoted" else None,
+        "rolled_back": bad_name if bad.outcome == "rolled_back" else None,
+        "rollback_reason": bad.reason,
+        "seconds_to_rollback": bad.seconds_to_rollback,
+        "failed_request_ratio": bad.failed_request_ratio,
+        "rollouts": {
+            name: {**s.__dict__, "failed_request_ratio": s.failed_request_ratio}
+            for name, s in results
+        },
+        "reports": {name: str(reports / f"{name}.md") for name, _ in results},
     }
     (reports / "summary.json").write_text(json.dumps(summary, indent=2))
-    console.print(
-        f"service log: [bold]{log_path}[/]   summary: [bold]{reports / 'summary.json'}[/]"
-    )
+    console.print(f"reports: {reports}/<revision>.md (+ .png timeline, .json); summary: "
+                  f"{reports / 'summary.json'}; revision logs: {reports / 'platform'}")  # fmt: skip
     return summary

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 
 from service.batcher import MicroBatcher
 from service.errors import validation_error_response
+from service.faults import Faults
 from service.metrics import ServiceMetrics
 from service.middleware import RequestMiddleware
 from service.model import ScoringModel
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, model: ScoringModel | None = No
             max_wait_s=settings.MICROBATCH_MAX_WAIT_MS / 1000,
             on_batch=metrics.batch_rows.observe,
         )
-        runtime = Runtime(settings, scoring, batcher, metrics)
+        runtime = Runtime(settings, scoring, batcher, metrics, Faults.from_settings(settings))
         app.state.runtime = runtime
         metrics.model_info.labels(
             scoring.version, scoring.metadata.sha256, settings.GIT_SHA, settings.K_REVISION

@@ -27,11 +27,13 @@ class MicroBatcher:
         max_rows: int,
         max_wait_s: float = 0.0,
         on_batch: Callable[[int], None] = lambda rows: None,
+        inline_max_rows: int = 1,
     ) -> None:
         self._score_rows = score_rows
         self._max_rows = max_rows
         self._max_wait_s = max_wait_s
         self._on_batch = on_batch
+        self._inline_max_rows = inline_max_rows
         self._queue: asyncio.Queue[tuple[Matrix, asyncio.Future[Scores]]] = asyncio.Queue()
         # One thread: model calls run off the event loop, which keeps parsing the next requests.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
@@ -83,7 +85,11 @@ class MicroBatcher:
             matrix = items[0][0] if len(items) == 1 else np.concatenate([m for m, _ in items])
             self._on_batch(len(matrix))
             try:
-                scores = await loop.run_in_executor(self._executor, self._score_rows, matrix)
+                if len(matrix) <= self._inline_max_rows and self._queue.empty():
+                    # Nothing else waiting: a thread hop would only add latency.
+                    scores = self._score_rows(matrix)
+                else:
+                    scores = await loop.run_in_executor(self._executor, self._score_rows, matrix)
             # Any model failure goes to every waiting request, which then answers 500.
             except Exception as error:  # noqa: BLE001  # pylint: disable=broad-exception-caught
                 for _, future in items:

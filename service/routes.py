@@ -7,6 +7,7 @@ import numpy.typing as npt
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.faults import InjectedFaultError
 from service.features import encode_transactions
 from service.metrics import low_confidence
 from service.runtime import Runtime
@@ -27,6 +28,15 @@ RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
 
 
+async def _score(runtime: Runtime, transactions: list[Transaction]) -> npt.NDArray[np.float64]:
+    try:
+        await runtime.faults.before_prediction()
+    except InjectedFaultError as error:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(error)) from error
+    scores = await runtime.batcher.score(encode_transactions(transactions))
+    return runtime.faults.scores(scores)
+
+
 def _scores(runtime: Runtime, probabilities: npt.NDArray[np.float64]) -> list[Score]:
     threshold = runtime.model.threshold
     margin = runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
@@ -43,7 +53,7 @@ async def predict(
     transaction: Transaction, runtime: RuntimeDep, request_id: RequestIdDep
 ) -> Prediction:
     """Score one transaction."""
-    probabilities = await runtime.batcher.score(encode_transactions([transaction]))
+    probabilities = await _score(runtime, [transaction])
     (score,) = _scores(runtime, probabilities)
     return Prediction(
         **score.model_dump(),
@@ -68,7 +78,7 @@ async def predict_batch(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"batch has {len(batch.instances)} instances; the limit is {limit}: split it",
         )
-    probabilities = await runtime.batcher.score(encode_transactions(batch.instances))
+    probabilities = await _score(runtime, batch.instances)
     return BatchPrediction(
         request_id=request_id,
         model_version=runtime.model.version,

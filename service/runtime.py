@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from service.batcher import MicroBatcher
+from service.faults import Faults
 from service.metrics import ServiceMetrics
 from service.model import ScoringModel
 from service.settings import Settings
@@ -16,4 +17,5 @@ class Runtime:
     model: ScoringModel
     batcher: MicroBatcher
     metrics: ServiceMetrics
+    faults: Faults
     ready: bool = False

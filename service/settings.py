@@ -50,6 +50,22 @@ class Settings(BaseSettings):
     LOG_ALL_REQUESTS: bool = False
     SLOW_REQUEST_MS: Annotated[float, Field(gt=0)] = 500.0
 
+    # Fault injection for rollback drills (service/faults.py); refused outside development.
+    FAULT_ERROR_RATE: Annotated[float, Field(ge=0, le=1)] = 0.0
+    FAULT_LATENCY_MS: Annotated[float, Field(ge=0, le=60_000)] = 0.0
+    FAULT_INVERT_SCORES: bool = False
+
+    @model_validator(mode="after")
+    def _no_faults_outside_development(self) -> "Settings":
+        """An injected fault must never reach a real environment, whatever a deploy sets."""
+        faults = self.FAULT_ERROR_RATE or self.FAULT_LATENCY_MS or self.FAULT_INVERT_SCORES
+        if faults and self.ENVIRONMENT != "development":
+            raise ValueError(
+                f"fault injection (FAULT_*) is only allowed when ENVIRONMENT=development, "
+                f"not {self.ENVIRONMENT}: unset the FAULT_ variables"
+            )
+        return self
+
     @model_validator(mode="after")
     def _traceable_outside_development(self) -> "Settings":
         """A deployed revision must name its commit, or no one can tell what is serving traffic."""

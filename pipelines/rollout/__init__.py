@@ -1,0 +1,1 @@
+"""Gated canary rollouts: policy, gates, platforms, the controller and its report."""

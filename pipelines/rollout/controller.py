@@ -1,0 +1,196 @@
+"""The rollout controller: dark launch, smoke, canary steps behind gates, promote or roll back.
+
+Every decision is recorded in the state file before the next action, so a killed controller can be
+re-run: it resumes the step it was baking (re-baking it from the start) and never leaves traffic
+on a split without a recorded decision. Any failed gate, smoke check or unexpected error rolls
+back: stable at 100%, the candidate kept at 0% with its tag for debugging.
+"""
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from pipelines.rollout.gates import GateResult, Verdict, combined, evaluate, readiness_gate
+from pipelines.rollout.platform import DeployError, Platform, RevisionSpec
+from pipelines.rollout.policy import RolloutPolicy
+from pipelines.rollout.smoke import smoke_problems
+from pipelines.rollout.state import Check, Decision, RolloutState, StateStore
+from pipelines.rollout.traffic import CANDIDATE_TAG, TrafficSplit, canary, promoted, stable_only
+from pipelines.rollout.window import Snapshot
+
+Listener = Callable[[str, RolloutState], None]
+
+
+class RolloutAbortedError(Exception):
+    """Internal: a step failed; carries the reason to the rollback."""
+
+
+@dataclass
+class Controller:
+    """Moves one platform between release states for one candidate, per the policy."""
+
+    platform: Platform
+    policy: RolloutPolicy
+    store: StateStore
+    environment: str
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    listeners: list[Listener] = field(default_factory=list)
+    smoke: Callable[[httpx.Client, Path], list[str]] = smoke_problems
+
+    def _emit(self, kind: str, state: RolloutState) -> None:
+        self.store.save(state)
+        for listener in self.listeners:
+            listener(kind, state)
+
+    def _decide(
+        self, state: RolloutState, action: str, reason: str, split: TrafficSplit | None = None
+    ) -> None:
+        """Record first, then act: the record always covers the split that is in force."""
+        traffic = split.as_dict() if split else None
+        state.decisions.append(
+            Decision(at=self.clock(), action=action, reason=reason, traffic=traffic)
+        )
+        self._emit("decision", state)
+        if split is not None:
+            self.platform.set_traffic(split)
+
+    def _current_stable(self) -> str:
+        split = self.platform.read_traffic()
+        serving = [t for t in split.targets if t.percent > 0]
+        if len(serving) != 1:
+            raise DeployError(
+                f"traffic is split {split.as_dict()}: finish or roll back that rollout first"
+            )
+        return serving[0].revision
+
+    def rollout(self, candidate: RevisionSpec) -> RolloutState:
+        """Run (or resume) the rollout of `candidate`; returns the final state."""
+        state = self.store.load()
+        if state is not None and not state.finished and state.candidate != candidate.name:
+            self.rollback(f"a rollout of {candidate.name} replaces this unfinished one")
+            state = None
+        if state is not None and not state.finished:
+            self._decide(state, "resume", f"controller restarted in phase {state.phase}")
+        else:
+            stable = self._current_stable()
+            if stable == candidate.name:
+                raise DeployError(
+                    f"{candidate.name} already serves all traffic: nothing to roll out"
+                )
+            state = RolloutState(
+                rollout_id=uuid.uuid4().hex[:12],
+                environment=self.environment,
+                stable=stable,
+                candidate=candidate.name,
+                candidate_model_dir=str(candidate.model_dir),
+                candidate_env=candidate.env,
+                started_at=self.clock(),
+            )
+            self._decide(state, "start", f"roll out {candidate.name} over {state.stable}")
+        try:
+            self._advance(state, candidate)
+        except RolloutAbortedError as abort:
+            self._roll_back(state, str(abort))
+        except Exception as error:
+            self._roll_back(state, f"controller error: {error!r}")
+            raise
+        return state
+
+    def _advance(self, state: RolloutState, candidate: RevisionSpec) -> None:
+        if state.phase == "deploying":
+            try:
+                self.platform.deploy(candidate)
+            except DeployError as error:
+                raise RolloutAbortedError(f"candidate failed to deploy: {error}") from error
+            dark = canary(state.stable, state.candidate, 0)
+            self._decide(state, "dark_launch", "candidate ready; 0% with its tag", dark)
+            state.phase = "smoke"
+        if state.phase == "smoke":
+            with self.platform.tagged_client(CANDIDATE_TAG) as client:
+                problems = self.smoke(client, Path(state.candidate_model_dir))
+            if problems:
+                raise RolloutAbortedError("smoke checks failed: " + "; ".join(problems))
+            state.phase, state.step_index = "canary", 0
+            self._decide(state, "smoke_passed", "health, version and golden predictions match")
+        steps = self.policy.steps
+        while state.phase == "canary" and state.step_index < len(steps):
+            percent = steps[state.step_index]
+            split = canary(state.stable, state.candidate, percent)
+            label = f"step {state.step_index + 1}/{len(steps)}"
+            self._decide(state, "set_traffic", f"{label}: candidate at {percent}%", split)
+            state.first_canary_at = state.first_canary_at or self.clock()
+            state.evidence += self._bake(state, percent)
+            state.step_index += 1
+            self._emit("step_passed", state)
+        state.phase = "promoted"
+        state.finished_at = self.clock()
+        state.reason = "every gate passed at every step"
+        self._decide(state, "promote", state.reason, promoted(state.candidate))
+
+    def _window(self, state: RolloutState, base: tuple[Snapshot, Snapshot]) -> list[GateResult]:
+        try:
+            candidate = self.platform.snapshot(state.candidate).minus(base[0])
+            stable = self.platform.snapshot(state.stable).minus(base[1])
+        except (httpx.HTTPError, OSError) as error:
+            return [readiness_gate(False), GateResult("metrics", Verdict.FAIL, repr(error))]
+        ready = self.platform.is_ready(state.candidate)
+        return evaluate(candidate, stable, ready, self.policy, state.evidence)
+
+    def _bake(self, state: RolloutState, percent: int) -> float:
+        """Evaluate gates every interval until the step has baked; returns its error evidence."""
+        policy = self.policy
+        base = (self.platform.snapshot(state.candidate), self.platform.snapshot(state.stable))
+        started = self.clock()
+        while True:
+            self.sleep(policy.check_interval_seconds)
+            results = self._window(state, base)
+            verdict = combined(results)
+            state.checks.append(
+                Check(at=self.clock(), step_percent=percent, verdict=verdict.value,
+                      gates=[asdict(r) for r in results])
+            )  # fmt: skip
+            self._emit("check", state)
+            elapsed = self.clock() - started
+            if verdict is Verdict.FAIL:
+                failed = [f"{r.gate}: {r.reason}" for r in results if r.verdict is Verdict.FAIL]
+                raise RolloutAbortedError(f"at {percent}%: " + "; ".join(failed))
+            if elapsed < policy.bake_seconds:
+                continue
+            step_evidence = next(
+                (r.values.get("step_log_evidence", 0.0) for r in results if r.gate == "error_rate"),
+                0.0,
+            )
+            if verdict is Verdict.PASS:
+                return step_evidence
+            if elapsed >= policy.bake_seconds + policy.max_extension_seconds:
+                lacking = [r.reason for r in results if r.verdict is Verdict.INSUFFICIENT_DATA]
+                if policy.on_insufficient_data == "pass":
+                    return step_evidence
+                raise RolloutAbortedError(
+                    f"at {percent}%: not enough data after {elapsed:.0f}s: " + "; ".join(lacking)
+                )
+
+    def _roll_back(self, state: RolloutState, reason: str) -> None:
+        in_traffic = state.candidate in {t.revision for t in self.platform.read_traffic().targets}
+        split = (
+            canary(state.stable, state.candidate, 0) if in_traffic else stable_only(state.stable)
+        )
+        state.phase = "rolled_back"
+        state.reason = reason
+        state.finished_at = self.clock()
+        self._decide(state, "roll_back", reason, split)
+        state.back_on_stable_at = self.clock()
+        self._emit("finished", state)
+
+    def rollback(self, reason: str = "manual rollback") -> RolloutState | None:
+        """Roll back the unfinished rollout in the state file, if any."""
+        state = self.store.load()
+        if state is None or state.finished:
+            return state
+        self._roll_back(state, reason)
+        return state

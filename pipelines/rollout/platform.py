@@ -1,0 +1,51 @@
+"""The small interface every platform implements: local processes, Cloud Run, Kubernetes."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from pipelines.rollout.traffic import TrafficSplit
+from pipelines.rollout.window import Snapshot
+
+
+class DeployError(RuntimeError):
+    """The candidate could not be started or never became ready; it received no traffic."""
+
+
+@dataclass(frozen=True)
+class RevisionSpec:
+    """What a revision is: a name, the model artifact it serves, and its settings."""
+
+    name: str
+    model_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Platform(Protocol):
+    """Where revisions run and traffic is split. Implementations must be idempotent."""
+
+    def deploy(self, revision: RevisionSpec) -> None:
+        """Start the revision with no traffic; return once it is ready or raise DeployError."""
+        ...
+
+    def set_traffic(self, split: TrafficSplit) -> None:
+        """Apply the split; when this returns, new requests follow it."""
+        ...
+
+    def read_traffic(self) -> TrafficSplit:
+        """The split in force now, read from the platform itself (never from a cache)."""
+        ...
+
+    def snapshot(self, revision: str) -> Snapshot:
+        """The revision's cumulative prediction metrics right now."""
+        ...
+
+    def is_ready(self, revision: str) -> bool:
+        """Whether the revision answers its readiness probe."""
+        ...
+
+    def tagged_client(self, tag: str) -> httpx.Client:
+        """A client whose requests reach the revision carrying `tag`, whatever the split."""
+        ...

@@ -1,0 +1,107 @@
+"""The rollout policy of an environment, read from environments/ (one schema for every platform).
+
+Local runs read `environments/local.yaml`; cloud environments read the `rollout` key of the Pulumi
+stack file `environments/Pulumi.<env>.yaml`, so the controller and the stack share one source.
+"""
+
+import itertools
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENVIRONMENTS_DIR = Path("environments")
+PULUMI_PROJECT = "cloudrun-ml-rollouts"
+
+
+class PolicyError(ValueError):
+    """The policy file is missing or invalid; the message names the file and the field."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorRateGate(_Frozen):
+    """Sequential candidate-vs-stable error test and an absolute error-rate SLO."""
+
+    false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    max_error_rate: Annotated[float, Field(gt=0, le=1)] = 0.02
+
+
+class LatencyGate(_Frozen):
+    """p99 SLO and the largest slowdown tolerated against the stable revision."""
+
+    max_p99_ms: Annotated[float, Field(gt=0)] = 500
+    max_ratio: Annotated[float, Field(ge=1)] = 2.0
+    min_difference_ms: Annotated[float, Field(ge=0)] = 25
+
+
+class ScoreGate(_Frozen):
+    """How far the candidate's score distribution may drift from stable's on the same traffic."""
+
+    max_ks_distance: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    false_alarm_rate_per_check: Annotated[float, Field(gt=0, lt=0.5)] = 1e-4
+    min_predictions: Annotated[int, Field(ge=1)] = 30
+
+
+class Gates(_Frozen):
+    """Thresholds of every gate."""
+
+    error_rate: ErrorRateGate = ErrorRateGate()
+    latency: LatencyGate = LatencyGate()
+    scores: ScoreGate = ScoreGate()
+
+
+class RolloutPolicy(_Frozen):
+    """Steps, timing and gate thresholds of one environment's canary rollouts."""
+
+    steps: Annotated[list[int], Field(min_length=1)]
+    bake_seconds: Annotated[float, Field(gt=0)]
+    check_interval_seconds: Annotated[float, Field(gt=0)]
+    min_requests: Annotated[int, Field(ge=1)]
+    max_extension_seconds: Annotated[float, Field(ge=0)] = 0
+    on_insufficient_data: Literal["fail", "pass"] = "fail"
+    gates: Gates = Gates()
+
+    @field_validator("steps")
+    @classmethod
+    def _ascending_percentages(cls, steps: list[int]) -> list[int]:
+        if any(not 0 < step < 100 for step in steps):
+            raise ValueError(f"every step must be a percentage between 1 and 99, got {steps}")
+        if any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"steps must be strictly ascending, got {steps}")
+        return steps
+
+
+def policy_file(environment: str, root: Path = ENVIRONMENTS_DIR) -> Path:
+    return root / ("local.yaml" if environment == "local" else f"Pulumi.{environment}.yaml")
+
+
+def _rollout_section(document: Any, environment: str) -> Any:
+    if not isinstance(document, dict):
+        return None
+    if environment == "local":
+        return document.get("rollout")  # pyright: ignore[reportUnknownMemberType]
+    config = document.get("config") or {}  # pyright: ignore[reportUnknownMemberType]
+    return config.get(f"{PULUMI_PROJECT}:rollout")  # pyright: ignore[reportUnknownMemberType]
+
+
+def load_policy(environment: str, root: Path = ENVIRONMENTS_DIR) -> RolloutPolicy:
+    """The policy of `environment` ("local", "dev", "staging", "prod")."""
+    path = policy_file(environment, root)
+    if not path.is_file():
+        raise PolicyError(f"no policy file {path} for environment {environment!r}")
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{path} is not valid YAML: {error}") from error
+    section = _rollout_section(document, environment)
+    if section is None:
+        key = "rollout" if environment == "local" else f"config.{PULUMI_PROJECT}:rollout"
+        raise PolicyError(f"{path} has no `{key}` section")
+    try:
+        return RolloutPolicy.model_validate(section)
+    except ValidationError as error:
+        raise PolicyError(f"invalid rollout policy in {path}:\n{error}") from error
