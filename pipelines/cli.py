@@ -11,14 +11,14 @@ from rich.table import Table
 
 from pipelines.data import DataSpec
 from pipelines.demo import run_demo
+from pipelines.registry import DEFAULT_REGISTRY, RegistryError, resolve
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.local_platform import LocalPlatform
 from pipelines.rollout.platform import DeployError, RevisionSpec
-from pipelines.rollout.policy import PolicyError, load_policy
+from pipelines.rollout.policy import ENVIRONMENTS_DIR, PolicyError, load_policy
 from pipelines.rollout.run import STATE_FILE, execute
 from pipelines.rollout.state import StateStore
 from pipelines.rollout.traffic_generator import TrafficGenerator
-from pipelines.registry import DEFAULT_REGISTRY, RegistryError, resolve
 from pipelines.schema import SchemaError
 from pipelines.train import TrainConfig, train_and_publish
 from service.artifact import ArtifactError, read_metadata
@@ -126,7 +126,8 @@ def local_down_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
 def rollout_command(
     model: Annotated[Path, typer.Option(help="Model artifact folder of the candidate.")],
     revision: Annotated[str | None, typer.Option(help="Candidate revision name.")] = None,
-    environment: Annotated[str, typer.Option(help="Policy to apply (environments/).")] = "local",
+    environment: Annotated[str, typer.Option(help="Whose rollout policy to apply.")] = "local",
+    environments_dir: Annotated[Path, typer.Option(help="Where policies live.")] = ENVIRONMENTS_DIR,
     workdir: WorkdirOption = DEFAULT_WORKDIR,
     reports: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/rollouts"),
     traffic_rps: Annotated[
@@ -151,7 +152,7 @@ def rollout_command(
         if value
     }
     try:
-        policy = load_policy(environment)
+        policy = load_policy(environment, environments_dir)
         candidate = _revision(model, revision, faults)
     except (PolicyError, ArtifactError) as error:
         console.print(f"[red]error:[/] {error}")

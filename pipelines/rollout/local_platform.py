@@ -61,6 +61,8 @@ class LocalPlatform:
         self.record: dict[str, dict[str, Any]] = {"router": {}, "revisions": {}}
         if self.record_path.exists():
             self.record = json.loads(self.record_path.read_text())
+        # Handles of the processes this object started (a re-attached platform has none: pids).
+        self._children: dict[str, ServerProcess] = {}
 
     @property
     def router_url(self) -> str:
@@ -97,6 +99,7 @@ class LocalPlatform:
             port, self.workdir / "router.log", ready_path="/_router/traffic",
         )  # fmt: skip
         router.start()
+        self._children["router"] = router
         self.record["router"] = {"pid": router.pid, "port": port}
         self._save()
         router.wait_ready(timeout_s=READY_TIMEOUT_S)
@@ -108,6 +111,7 @@ class LocalPlatform:
             revision.model_dir, port, self.workdir / f"{revision.name}.log", env
         )
         server.start()
+        self._children[revision.name] = server
         self.record["revisions"][revision.name] = {
             "pid": server.pid, "port": port, "model_dir": str(revision.model_dir), "env": env,
         }  # fmt: skip
@@ -167,8 +171,11 @@ class LocalPlatform:
         pids = [self.record["router"].get("pid")] + [
             r.get("pid") for r in self.record["revisions"].values()
         ]
+        for child in self._children.values():
+            child.stop()
         for pid in pids:
             if isinstance(pid, int):
                 _stop_group(pid)
+        self._children.clear()
         self.record = {"router": {}, "revisions": {}}
         self.record_path.unlink(missing_ok=True)

@@ -21,15 +21,14 @@ def progress_printer(console: Console) -> Callable[[str, RolloutState], None]:
     """One line per decision and per gate check, as they happen."""
 
     def show(kind: str, state: RolloutState) -> None:
-        t = (
-            state.decisions[-1].at if kind == "decision" else state.checks[-1].at
-        ) - state.started_at
         if kind == "decision":
             decision = state.decisions[-1]
+            t = decision.at - state.started_at
             colour = {"roll_back": "red", "promote": "green"}.get(decision.action, "cyan")
             console.print(f"[{colour}]{t:6.1f}s {decision.action:<12}[/] {decision.reason}")
         elif kind == "check":
             check = state.checks[-1]
+            t = check.at - state.started_at
             verdicts = "  ".join(
                 f"[{_COLOURS[Verdict(g['verdict'])]}]{g['gate']}[/]" for g in check.gates
             )

@@ -1,0 +1,225 @@
+"""The controller's state machine against a scripted platform and a fake clock (no processes)."""
+
+import math
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipelines.rollout.controller import Controller
+from pipelines.rollout.platform import DeployError, RevisionSpec
+from pipelines.rollout.policy import RolloutPolicy
+from pipelines.rollout.state import StateStore
+from pipelines.rollout.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
+from pipelines.rollout.window import Snapshot
+
+POLICY = RolloutPolicy(
+    steps=[10, 50], bake_seconds=10, check_interval_seconds=2, min_requests=30,
+    max_extension_seconds=6,
+)  # fmt: skip
+CANDIDATE = RevisionSpec("v2", Path("unused"))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakePlatform:
+    """Counts grow with time and traffic share; the candidate's error rate is configurable."""
+
+    def __init__(
+        self, clock: FakeClock, candidate_error_rate: float = 0.0, rps: float = 100.0
+    ) -> None:
+        self.clock = clock
+        self.split = stable_only("v1")
+        self.candidate_error_rate = candidate_error_rate
+        self.rps = rps
+        self.deploy_fails = False
+        self.deployed: list[str] = []
+        self.history: list[TrafficSplit] = []
+        self.totals = {"v1": [0.0, 0.0], "v2": [0.0, 0.0]}
+        self.last = clock()
+
+    def _advance(self) -> None:
+        elapsed, self.last = self.clock() - self.last, self.clock()
+        for target in self.split.targets:
+            served = self.rps * elapsed * target.percent / 100
+            rate = self.candidate_error_rate if target.revision == "v2" else 0.0
+            self.totals[target.revision][0] += served
+            self.totals[target.revision][1] += served * rate
+
+    def deploy(self, revision: RevisionSpec) -> None:
+        if self.deploy_fails:
+            raise DeployError("never became ready")
+        self.deployed.append(revision.name)
+
+    def set_traffic(self, split: TrafficSplit) -> None:
+        self._advance()
+        self.split = split
+        self.history.append(split)
+
+    def read_traffic(self) -> TrafficSplit:
+        return self.split
+
+    def snapshot(self, revision: str) -> Snapshot:
+        self._advance()
+        requests, errors = self.totals[revision]
+        latency = {0.01: requests, math.inf: requests}
+        scores = {0.05: requests, 1.0: requests, math.inf: requests}
+        return Snapshot(requests, round(errors), latency, scores)
+
+    def is_ready(self, revision: str) -> bool:
+        return True
+
+    def tagged_client(self, tag: str) -> httpx.Client:
+        assert tag == CANDIDATE_TAG
+        return httpx.Client()
+
+
+def controller(
+    platform: FakePlatform, clock: FakeClock, tmp_path: Path, smoke: list[str] | None = None
+) -> Controller:
+    return Controller(
+        platform, POLICY, StateStore(tmp_path / "state.json"), "local",
+        clock=clock, sleep=clock.sleep, smoke=lambda client, model_dir: smoke or [],
+    )  # fmt: skip
+
+
+def test_a_healthy_candidate_walks_every_step_and_is_promoted(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
+    assert state.phase == "promoted"
+    assert [s.percent("v2") for s in platform.history] == [0, 10, 50, 100]
+    assert [d.action for d in state.decisions] == [
+        "start", "dark_launch", "smoke_passed", "set_traffic", "set_traffic", "promote"
+    ]  # fmt: skip
+    assert StateStore(tmp_path / "state.json").load() == state
+
+
+def test_an_erroring_candidate_is_rolled_back_and_kept_tagged(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock, candidate_error_rate=0.2)
+    state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
+    assert state.phase == "rolled_back"
+    assert "error_rate" in state.reason
+    final = platform.split
+    assert (final.percent("v1"), final.percent("v2"), final.tagged(CANDIDATE_TAG)) == (100, 0, "v2")
+    assert state.back_on_stable_at is not None and state.first_canary_at is not None
+    assert state.back_on_stable_at - state.first_canary_at <= POLICY.bake_seconds
+
+
+def test_a_candidate_that_fails_to_deploy_never_gets_traffic(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    platform.deploy_fails = True
+    state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
+    assert state.phase == "rolled_back"
+    assert "failed to deploy" in state.reason
+    assert all(split.percent("v2") == 0 for split in platform.history)
+    assert platform.split == stable_only("v1")
+
+
+def test_failed_smoke_checks_roll_back_before_any_user_traffic(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    state = controller(platform, clock, tmp_path, smoke=["golden predictions differ"]).rollout(
+        CANDIDATE
+    )
+    assert state.phase == "rolled_back"
+    assert "golden predictions differ" in state.reason
+    assert max(split.percent("v2") for split in platform.history) == 0
+
+
+def test_insufficient_data_fails_closed_after_the_extension(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock, rps=1.0)
+    state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
+    assert state.phase == "rolled_back"
+    assert "not enough data" in state.reason
+    assert (
+        state.checks[-1].at - state.first_canary_at
+        >= POLICY.bake_seconds + POLICY.max_extension_seconds
+    )  # type: ignore[operator]
+
+
+def test_insufficient_data_can_pass_when_the_policy_says_so(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock, rps=1.0)
+    lenient = controller(platform, clock, tmp_path)
+    lenient.policy = POLICY.model_copy(update={"on_insufficient_data": "pass"})
+    assert lenient.rollout(CANDIDATE).phase == "promoted"
+
+
+def test_an_interrupted_rollout_resumes_from_its_recorded_step(tmp_path: Path) -> None:
+    """Killed while baking 50%: the next run re-bakes 50% and promotes, with the gap recorded."""
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    first = controller(platform, clock, tmp_path)
+
+    def die_at_fifty(kind: str, state: object) -> None:
+        if kind == "check" and platform.split.percent("v2") == 50:
+            raise KeyboardInterrupt
+
+    first.listeners.append(die_at_fifty)
+    with pytest.raises(KeyboardInterrupt):
+        first.rollout(CANDIDATE)
+    interrupted = StateStore(tmp_path / "state.json").load()
+    assert interrupted is not None and interrupted.phase == "canary" and interrupted.step_index == 1
+
+    state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
+    assert state.phase == "promoted"
+    assert "resume" in [d.action for d in state.decisions]
+    assert platform.deployed == ["v2"]  # not deployed twice
+
+
+def test_an_unexpected_error_rolls_back_then_surfaces(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    broken = controller(platform, clock, tmp_path)
+
+    def explode(kind: str, state: object) -> None:
+        if kind == "check":
+            raise RuntimeError("metrics backend exploded")
+
+    broken.listeners.append(explode)
+    with pytest.raises(RuntimeError, match="exploded"):
+        broken.rollout(CANDIDATE)
+    assert platform.split.percent("v2") == 0
+    state = StateStore(tmp_path / "state.json").load()
+    assert state is not None and state.phase == "rolled_back"
+
+
+def test_a_split_traffic_state_is_refused_at_start(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    platform.split = TrafficSplit.from_dict(
+        [{"revision": "v1", "percent": 50}, {"revision": "v0", "percent": 50}]
+    )
+    with pytest.raises(DeployError, match="finish or roll back"):
+        controller(platform, clock, tmp_path).rollout(CANDIDATE)
+
+
+def test_manual_rollback_of_an_unfinished_rollout(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    first = controller(platform, clock, tmp_path)
+
+    def stop(kind: str, state: object) -> None:
+        if kind == "check":
+            raise KeyboardInterrupt
+
+    first.listeners.append(stop)
+    with pytest.raises(KeyboardInterrupt):
+        first.rollout(CANDIDATE)
+    assert platform.split.percent("v2") == 10
+    state = controller(platform, clock, tmp_path).rollback("operator said so")
+    assert state is not None and state.phase == "rolled_back" and state.reason == "operator said so"
+    assert platform.split.percent("v2") == 0

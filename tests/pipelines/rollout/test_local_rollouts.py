@@ -1,0 +1,222 @@
+"""Real rollouts on the local platform: service processes, the router, user traffic on 127.0.0.1."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from pipelines.data import Dataset, DataSpec, generate
+from pipelines.registry import publish
+from pipelines.rollout.local_platform import LocalPlatform
+from pipelines.rollout.platform import RevisionSpec
+from pipelines.rollout.policy import RolloutPolicy, load_policy
+from pipelines.rollout.run import STATE_FILE, execute
+from pipelines.rollout.state import RolloutState, StateStore
+from pipelines.rollout.traffic import CANDIDATE_TAG
+from pipelines.rollout.traffic_generator import TrafficGenerator
+from pipelines.train import TrainConfig, metadata_for, train
+from service.artifact import MODEL_FILE
+
+pytestmark = pytest.mark.integration
+
+FAST_POLICY = """
+rollout:
+  steps: [10, 50]
+  bake_seconds: 3
+  check_interval_seconds: 0.5
+  min_requests: 15
+  max_extension_seconds: 15
+  gates:
+    error_rate: {false_alarm_rate: 0.01, max_error_rate: 0.05}
+    latency: {max_p99_ms: 1000, max_ratio: 3.0, min_difference_ms: 100}
+    scores: {max_ks_distance: 0.15, false_alarm_rate_per_check: 0.0001, min_predictions: 15}
+"""
+USERS_PER_SECOND = 60.0
+
+
+def model(tmp: Path, seed: int, shuffle_labels: bool = False) -> Path:
+    config = TrainConfig(data=DataSpec(n_rows=3_000, seed=seed), max_iter=40)
+    data = generate(config.data)
+    if shuffle_labels:  # a model that learned nothing: up, fast, and silently wrong
+        labels = np.random.default_rng(seed).permutation(data.labels)
+        data = Dataset(data.columns, labels, data.groups, data.spec)
+    result = train(config, data)
+    return publish(
+        result.model_bytes, metadata_for(result), tmp / f"registry-{seed}-{shuffle_labels}"
+    )
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("environments")
+    (folder / "local.yaml").write_text(FAST_POLICY)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def policy(policy_dir: Path) -> RolloutPolicy:
+    return load_policy("local", policy_dir)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("models")
+    return {
+        "v1": model(tmp, 21),
+        "v2": model(tmp, 22),
+        "wrong": model(tmp, 23, shuffle_labels=True),
+    }
+
+
+@pytest.fixture
+def platform(tmp_path: Path, models: dict[str, Path]) -> Iterator[LocalPlatform]:
+    local = LocalPlatform(tmp_path / "platform")
+    try:
+        local.start(RevisionSpec("v1", models["v1"]))
+        yield local
+    finally:
+        local.shutdown()
+
+
+@pytest.fixture
+def users(platform: LocalPlatform) -> Iterator[TrafficGenerator]:
+    traffic = TrafficGenerator(platform.router_url, USERS_PER_SECOND, max_seconds=120).start()
+    yield traffic
+    traffic.stop()
+
+
+def roll_out(
+    platform: LocalPlatform,
+    policy: RolloutPolicy,
+    candidate: RevisionSpec,
+    users: TrafficGenerator,
+    tmp_path: Path,
+) -> RolloutState:
+    state, _ = execute(
+        platform, policy, candidate, platform.workdir, tmp_path / "reports", Console(quiet=True),
+        outcomes=lambda: list(users.outcomes),
+    )  # fmt: skip
+    assert (tmp_path / "reports" / f"{candidate.name}.png").stat().st_size > 10_000
+    return state
+
+
+def assert_back_on_stable(platform: LocalPlatform) -> None:
+    split = platform.read_traffic()
+    assert (split.percent("v1"), split.percent("v2"), split.tagged(CANDIDATE_TAG)) == (100, 0, "v2")
+
+
+def test_a_healthy_candidate_is_promoted(
+    platform: LocalPlatform,
+    policy: RolloutPolicy,
+    models: dict[str, Path],
+    users: TrafficGenerator,
+    tmp_path: Path,
+) -> None:
+    state = roll_out(platform, policy, RevisionSpec("v2", models["v2"]), users, tmp_path)
+    assert state.phase == "promoted", state.reason
+    assert platform.read_traffic().percent("v2") == 100
+    served_by_v2 = [o for o in users.outcomes if o.revision == "v2"]
+    assert served_by_v2, "users reached the candidate through the router"
+    assert not [o for o in users.outcomes if o.failed]
+
+
+def test_an_error_rate_regression_is_rolled_back(
+    platform: LocalPlatform,
+    policy: RolloutPolicy,
+    models: dict[str, Path],
+    users: TrafficGenerator,
+    tmp_path: Path,
+) -> None:
+    candidate = RevisionSpec("v2", models["v2"], {"FAULT_ERROR_RATE": "0.3"})
+    state = roll_out(platform, policy, candidate, users, tmp_path)
+    assert state.phase == "rolled_back"
+    assert state.reason.startswith("at 10%: error_rate")
+    assert_back_on_stable(platform)
+
+
+def test_a_latency_regression_is_rolled_back(
+    platform: LocalPlatform,
+    policy: RolloutPolicy,
+    models: dict[str, Path],
+    users: TrafficGenerator,
+    tmp_path: Path,
+) -> None:
+    candidate = RevisionSpec("v2", models["v2"], {"FAULT_LATENCY_MS": "400"})
+    state = roll_out(platform, policy, candidate, users, tmp_path)
+    assert state.phase == "rolled_back"
+    assert "latency" in state.reason
+    assert_back_on_stable(platform)
+
+
+def test_a_silently_wrong_model_is_rolled_back(
+    platform: LocalPlatform,
+    policy: RolloutPolicy,
+    models: dict[str, Path],
+    users: TrafficGenerator,
+    tmp_path: Path,
+) -> None:
+    """It is healthy, fast and passes its golden checks: only the score comparison catches it."""
+    state = roll_out(platform, policy, RevisionSpec("v2", models["wrong"]), users, tmp_path)
+    assert state.phase == "rolled_back"
+    assert "scores: prediction scores shifted" in state.reason
+    assert_back_on_stable(platform)
+
+
+def test_a_candidate_that_never_gets_ready_never_gets_traffic(
+    platform: LocalPlatform,
+    policy: RolloutPolicy,
+    models: dict[str, Path],
+    users: TrafficGenerator,
+    tmp_path: Path,
+) -> None:
+    broken = Path(shutil.copytree(models["v2"], tmp_path / "broken"))
+    (broken / MODEL_FILE).write_bytes(b"not the model that was tested")
+    state = roll_out(platform, policy, RevisionSpec("v2", broken), users, tmp_path)
+    assert state.phase == "rolled_back"
+    assert "failed to deploy" in state.reason
+    assert platform.read_traffic().as_dict() == [{"revision": "v1", "percent": 100, "tag": None}]
+    assert not [o for o in users.outcomes if o.revision == "v2"]
+
+
+def test_a_controller_killed_mid_step_is_finished_safely_by_a_rerun(
+    platform: LocalPlatform, models: dict[str, Path], policy_dir: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while the candidate is at 50%: the re-run resumes, bakes and promotes."""
+    command = [
+        sys.executable, "-m", "pipelines", "rollout", "--model", str(models["v2"]), "--revision", "v2",
+        "--workdir", str(platform.workdir), "--environments-dir", str(policy_dir),
+        "--reports", str(tmp_path / "reports"), "--traffic-rps", "60",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = StateStore(platform.workdir / STATE_FILE)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        state = store.load() if store.path.exists() else None
+        if state and state.checks and state.checks[-1].step_percent == 50:
+            break
+        time.sleep(0.1)
+    else:
+        first.kill()
+        pytest.fail("the rollout never reached its 50% step")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert platform.read_traffic().percent("v2") == 50  # left mid-step, and recorded as such
+    assert store.load().decisions[-1].reason.endswith("candidate at 50%")  # type: ignore[union-attr]
+
+    rerun = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    final = store.load()
+    assert final is not None and final.phase == "promoted"
+    assert "resume" in [d.action for d in final.decisions]
+    assert platform.read_traffic().percent("v2") == 100
