@@ -72,7 +72,8 @@ def run_demo(registry: Path, reports: Path, console: Console) -> dict[str, Any]:
         platform.shutdown()
 
     console.print(_summary_table(results))
-    (good_name, good), (bad_name, bad) = results
+    good_name, good = results[0]
+    bad_name, bad = results[1]
     summary = {
         "promoted": good_name if good.outcome == "promoted" else None,
         "rolled_back": bad_name if bad.outcome == "rolled_back" else None,

@@ -10,10 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on CI machines
-import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
+from matplotlib.figure import Figure
 
 from pipelines.rollout.state import RolloutState
 from pipelines.rollout.traffic_generator import Outcome
@@ -58,7 +55,9 @@ def _gate_value(check: dict[str, Any], gate: str, key: str) -> float:
 def plot_timeline(state: RolloutState, path: Path) -> None:
     """Candidate traffic share, error rates, p99 and score shift against time since the start."""
     t0 = state.started_at
-    fig, axes = plt.subplots(4, 1, figsize=(9, 9), sharex=True)
+    # The object API renders straight to a file: no pyplot state, no display backend needed.
+    fig = Figure(figsize=(9, 9))
+    axes = fig.subplots(4, 1, sharex=True)
     times, percents = [0.0], [0]
     for decision in state.decisions:
         if decision.traffic is not None:
@@ -95,7 +94,6 @@ def plot_timeline(state: RolloutState, path: Path) -> None:
     fig.suptitle(f"{state.candidate} over {state.stable}: {state.phase.replace('_', ' ')}")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def markdown(state: RolloutState, summary: RolloutSummary, png_name: str) -> str:
@@ -144,6 +142,6 @@ def write_report(state: RolloutState, outcomes: list[Outcome], folder: Path) -> 
     }
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2))
     if step_summary := os.environ.get("GITHUB_STEP_SUMMARY"):
-        with Path(step_summary).open("a") as handle:
+        with Path(step_summary).open("a", encoding="utf-8") as handle:
             handle.write(text)
     return summary

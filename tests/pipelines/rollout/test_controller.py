@@ -76,7 +76,7 @@ class FakePlatform:
         return Snapshot(requests, round(errors), latency, scores)
 
     def is_ready(self, revision: str) -> bool:
-        return True
+        return revision in self.totals
 
     def tagged_client(self, tag: str) -> httpx.Client:
         assert tag == CANDIDATE_TAG
@@ -112,7 +112,8 @@ def test_an_erroring_candidate_is_rolled_back_and_kept_tagged(tmp_path: Path) ->
     assert "error_rate" in state.reason
     final = platform.split
     assert (final.percent("v1"), final.percent("v2"), final.tagged(CANDIDATE_TAG)) == (100, 0, "v2")
-    assert state.back_on_stable_at is not None and state.first_canary_at is not None
+    assert state.back_on_stable_at is not None
+    assert state.first_canary_at is not None
     assert state.back_on_stable_at - state.first_canary_at <= POLICY.bake_seconds
 
 
@@ -144,10 +145,9 @@ def test_insufficient_data_fails_closed_after_the_extension(tmp_path: Path) -> N
     state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
     assert state.phase == "rolled_back"
     assert "not enough data" in state.reason
-    assert (
-        state.checks[-1].at - state.first_canary_at
-        >= POLICY.bake_seconds + POLICY.max_extension_seconds
-    )  # type: ignore[operator]
+    assert state.first_canary_at is not None
+    baked = state.checks[-1].at - state.first_canary_at
+    assert baked >= POLICY.bake_seconds + POLICY.max_extension_seconds
 
 
 def test_insufficient_data_can_pass_when_the_policy_says_so(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_an_interrupted_rollout_resumes_from_its_recorded_step(tmp_path: Path) -
     platform = FakePlatform(clock)
     first = controller(platform, clock, tmp_path)
 
-    def die_at_fifty(kind: str, state: object) -> None:
+    def die_at_fifty(kind: str, _state: object) -> None:
         if kind == "check" and platform.split.percent("v2") == 50:
             raise KeyboardInterrupt
 
@@ -172,7 +172,8 @@ def test_an_interrupted_rollout_resumes_from_its_recorded_step(tmp_path: Path) -
     with pytest.raises(KeyboardInterrupt):
         first.rollout(CANDIDATE)
     interrupted = StateStore(tmp_path / "state.json").load()
-    assert interrupted is not None and interrupted.phase == "canary" and interrupted.step_index == 1
+    assert interrupted is not None
+    assert (interrupted.phase, interrupted.step_index) == ("canary", 1)
 
     state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
     assert state.phase == "promoted"
@@ -185,7 +186,7 @@ def test_an_unexpected_error_rolls_back_then_surfaces(tmp_path: Path) -> None:
     platform = FakePlatform(clock)
     broken = controller(platform, clock, tmp_path)
 
-    def explode(kind: str, state: object) -> None:
+    def explode(kind: str, _state: object) -> None:
         if kind == "check":
             raise RuntimeError("metrics backend exploded")
 
@@ -194,7 +195,8 @@ def test_an_unexpected_error_rolls_back_then_surfaces(tmp_path: Path) -> None:
         broken.rollout(CANDIDATE)
     assert platform.split.percent("v2") == 0
     state = StateStore(tmp_path / "state.json").load()
-    assert state is not None and state.phase == "rolled_back"
+    assert state is not None
+    assert state.phase == "rolled_back"
 
 
 def test_a_split_traffic_state_is_refused_at_start(tmp_path: Path) -> None:
@@ -212,7 +214,7 @@ def test_manual_rollback_of_an_unfinished_rollout(tmp_path: Path) -> None:
     platform = FakePlatform(clock)
     first = controller(platform, clock, tmp_path)
 
-    def stop(kind: str, state: object) -> None:
+    def stop(kind: str, _state: object) -> None:
         if kind == "check":
             raise KeyboardInterrupt
 
@@ -221,5 +223,6 @@ def test_manual_rollback_of_an_unfinished_rollout(tmp_path: Path) -> None:
         first.rollout(CANDIDATE)
     assert platform.split.percent("v2") == 10
     state = controller(platform, clock, tmp_path).rollback("operator said so")
-    assert state is not None and state.phase == "rolled_back" and state.reason == "operator said so"
+    assert state is not None
+    assert (state.phase, state.reason) == ("rolled_back", "operator said so")
     assert platform.split.percent("v2") == 0

@@ -65,7 +65,7 @@ class TestErrorRate:
         assert "above the SLO" in result.reason
 
     def test_evidence_carries_across_steps(self) -> None:
-        """Evidence from an earlier step counts: a marginal step fails on top of a suspicious one."""
+        """Evidence from an earlier step counts: a marginal step fails after a suspicious one."""
         step = error_rate_gate(window(50, 1), window(950, 0), GATE, 30)
         assert step.verdict is Verdict.PASS
         carried = step.values["log_evidence"]  # ln 10

@@ -191,32 +191,35 @@ def test_a_controller_killed_mid_step_is_finished_safely_by_a_rerun(
 ) -> None:
     """SIGKILL while the candidate is at 50%: the re-run resumes, bakes and promotes."""
     command = [
-        sys.executable, "-m", "pipelines", "rollout", "--model", str(models["v2"]), "--revision", "v2",
+        sys.executable, "-m", "pipelines", "rollout",
+        "--model", str(models["v2"]), "--revision", "v2",
         "--workdir", str(platform.workdir), "--environments-dir", str(policy_dir),
         "--reports", str(tmp_path / "reports"), "--traffic-rps", "60",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    store = StateStore(platform.workdir / STATE_FILE)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        state = store.load() if store.path.exists() else None
-        if state and state.checks and state.checks[-1].step_percent == 50:
-            break
-        time.sleep(0.1)
-    else:
-        first.kill()
-        pytest.fail("the rollout never reached its 50% step")
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    assert platform.read_traffic().percent("v2") == 50  # left mid-step, and recorded as such
-    assert store.load().decisions[-1].reason.endswith("candidate at 50%")  # type: ignore[union-attr]
+    quiet = subprocess.DEVNULL
+    with subprocess.Popen(command, env=env, stdout=quiet, stderr=quiet) as first:
+        store = StateStore(platform.workdir / STATE_FILE)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            state = store.load() if store.path.exists() else None
+            if state and state.checks and state.checks[-1].step_percent == 50:
+                break
+            time.sleep(0.1)
+        else:
+            first.kill()
+            pytest.fail("the rollout never reached its 50% step")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert platform.read_traffic().percent("v2") == 50  # left mid-step, and recorded as such
+        assert store.load().decisions[-1].reason.endswith("candidate at 50%")  # type: ignore[union-attr]
 
     rerun = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     final = store.load()
-    assert final is not None and final.phase == "promoted"
+    assert final is not None
+    assert final.phase == "promoted"
     assert "resume" in [d.action for d in final.decisions]
     assert platform.read_traffic().percent("v2") == 100

@@ -11,6 +11,9 @@ def test_the_shipped_local_policy_loads() -> None:
     assert 0 < policy.gates.error_rate.false_alarm_rate < 0.5
 
 
+TIMING = "  bake_seconds: 1\n  check_interval_seconds: 1\n  min_requests: 1\n"
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     (tmp_path / name).write_text(text)
     return tmp_path
@@ -46,7 +49,7 @@ def test_bad_steps_are_explained(tmp_path: Path, steps: str, message: str) -> No
     root = write(
         tmp_path,
         "local.yaml",
-        f"rollout:\n  steps: {steps}\n  bake_seconds: 1\n  check_interval_seconds: 1\n  min_requests: 1\n",
+        f"rollout:\n  steps: {steps}\n{TIMING}",
     )
     with pytest.raises(PolicyError, match=message):
         load_policy("local", root)
@@ -56,12 +59,12 @@ def test_unknown_keys_and_missing_sections_are_refused(tmp_path: Path) -> None:
     root = write(
         tmp_path,
         "local.yaml",
-        "rollout:\n  steps: [10]\n  bake_seconds: 1\n  check_interval_seconds: 1\n  min_requests: 1\n  bake_secs: 5\n",
+        f"rollout:\n  steps: [10]\n{TIMING}  bake_secs: 5\n",
     )
     with pytest.raises(PolicyError, match="bake_secs"):
         load_policy("local", root)
     write(tmp_path, "Pulumi.prod.yaml", "config: {}\n")
-    with pytest.raises(PolicyError, match="has no `config.cloudrun-ml-rollouts:rollout` section"):
+    with pytest.raises(PolicyError, match=r"has no `config\.cloudrun-ml-rollouts:rollout` section"):
         load_policy("prod", root)
     with pytest.raises(PolicyError, match="no policy file"):
         load_policy("staging", root)
