@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train serve bench hooks clean
+.PHONY: demo test lint format train serve bench bench-rollout hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
@@ -31,11 +31,14 @@ serve: $(UV)  ## serve the latest model on 127.0.0.1:$${PORT:-8000}, training on
 bench: $(UV)  ## serving benchmark against a naive app; writes reports/bench/serving.md
 	$(RUN) python -m benchmarks.serving
 
+bench-rollout: $(UV)  ## time to rollback and failed requests per fault, false-rollback rate; reports/bench/rollouts.md
+	$(RUN) python -m benchmarks.rollouts
+
 hooks: $(UV)  ## run the hooks before every commit
 	$(RUN) pre-commit install
 
 clean:  ## remove generated artifacts, reports and the virtual environment
-	rm -rf .venv .tools artifacts reports .pytest_cache .coverage
+	rm -rf .venv .tools artifacts reports runs .pytest_cache .coverage
 
 # A fresh machine needs only Python and make: uv comes from PyPI into a private venv.
 .tools/bin/uv:

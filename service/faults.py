@@ -33,11 +33,15 @@ class Faults:
             settings.FAULT_ERROR_RATE, settings.FAULT_LATENCY_MS, settings.FAULT_INVERT_SCORES
         )
 
-    async def before_prediction(self) -> None:
-        """Add the configured delay, then fail the configured share of requests."""
+    async def before_prediction(self, single: bool) -> None:
+        """Add the configured delay, then fail the configured share of single predictions.
+
+        Batch calls are spared errors on purpose: the rollout's golden checks use a batch, so an
+        error drill exercises the canary gates rather than stopping at the smoke checks.
+        """
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
-        if self.error_rate and self.rng.random() < self.error_rate:
+        if single and self.error_rate and self.rng.random() < self.error_rate:
             raise InjectedFaultError("injected fault (FAULT_ERROR_RATE)")
 
     def scores(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -28,9 +28,11 @@ RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
 
 
-async def _score(runtime: Runtime, transactions: list[Transaction]) -> npt.NDArray[np.float64]:
+async def _score(
+    runtime: Runtime, transactions: list[Transaction], single: bool
+) -> npt.NDArray[np.float64]:
     try:
-        await runtime.faults.before_prediction()
+        await runtime.faults.before_prediction(single)
     except InjectedFaultError as error:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(error)) from error
     scores = await runtime.batcher.score(encode_transactions(transactions))
@@ -53,7 +55,7 @@ async def predict(
     transaction: Transaction, runtime: RuntimeDep, request_id: RequestIdDep
 ) -> Prediction:
     """Score one transaction."""
-    probabilities = await _score(runtime, [transaction])
+    probabilities = await _score(runtime, [transaction], single=True)
     (score,) = _scores(runtime, probabilities)
     return Prediction(
         **score.model_dump(),
@@ -78,7 +80,7 @@ async def predict_batch(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"batch has {len(batch.instances)} instances; the limit is {limit}: split it",
         )
-    probabilities = await _score(runtime, batch.instances)
+    probabilities = await _score(runtime, batch.instances, single=False)
     return BatchPrediction(
         request_id=request_id,
         model_version=runtime.model.version,

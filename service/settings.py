@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     SLOW_REQUEST_MS: Annotated[float, Field(gt=0)] = 500.0
 
     # Fault injection for rollback drills (service/faults.py); refused outside development.
+    # FAULT_ERROR_RATE fails that share of single predictions with a 500.
     FAULT_ERROR_RATE: Annotated[float, Field(ge=0, le=1)] = 0.0
     FAULT_LATENCY_MS: Annotated[float, Field(ge=0, le=60_000)] = 0.0
     FAULT_INVERT_SCORES: bool = False

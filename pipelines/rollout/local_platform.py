@@ -166,6 +166,19 @@ class LocalPlatform:
     def tagged_client(self, tag: str) -> httpx.Client:
         return httpx.Client(base_url=self.router_url, headers={TAG_HEADER: tag}, timeout=10)
 
+    def stop_unused(self) -> list[str]:
+        """Stop revisions with no traffic and no tag (Cloud Run would scale them to zero)."""
+        split = self.read_traffic()
+        in_use = {t.revision for t in split.targets if t.percent > 0 or t.tag}
+        stopped = [name for name in self.record["revisions"] if name not in in_use]
+        for name in stopped:
+            child = self._children.pop(name, None)
+            if child is not None:
+                child.stop()
+            _stop_group(int(self.record["revisions"].pop(name)["pid"]))
+        self._save()
+        return stopped
+
     def shutdown(self) -> None:
         """Stop every process this platform started; safe to call twice."""
         pids = [self.record["router"].get("pid")] + [

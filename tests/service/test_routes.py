@@ -1,7 +1,12 @@
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
+from service.app import create_app
 from service.schemas import Transaction
+from service.settings import Settings
 
 
 def test_predict_returns_a_complete_verdict(
@@ -161,3 +166,27 @@ def test_whole_floats_count_as_integers(client: TestClient, transaction: dict[st
     """JSON Schema's integer includes 14.0, so the API accepts it; 14.5 stays an error."""
     assert client.post("/v1/predict", json={**transaction, "hour": 14.0}).status_code == 200
     assert client.post("/v1/predict", json={**transaction, "hour": 14.5}).status_code == 422
+
+
+@pytest.fixture
+def faulty_client(model_dir: Path) -> Iterator[TestClient]:
+    settings = Settings(MODEL_DIR=model_dir, FAULT_ERROR_RATE=1.0, FAULT_INVERT_SCORES=True)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_injected_faults_fail_single_predictions_and_invert_scores(
+    faulty_client: TestClient, client: TestClient, transaction: dict[str, object]
+) -> None:
+    response = faulty_client.post("/v1/predict", json=transaction)
+    assert response.status_code == 500
+    assert "injected fault" in response.json()["detail"]
+    batch = {"instances": [transaction]}
+    inverted = faulty_client.post("/v1/predict/batch", json=batch).json()["predictions"][0]
+    honest = client.post("/v1/predict/batch", json=batch).json()["predictions"][0]
+    assert inverted["fraud_probability"] == pytest.approx(1 - honest["fraud_probability"])
+
+
+def test_faults_are_refused_outside_development() -> None:
+    with pytest.raises(ValueError, match="only allowed when ENVIRONMENT=development"):
+        Settings(ENVIRONMENT="staging", GIT_SHA="abc", FAULT_LATENCY_MS=100)

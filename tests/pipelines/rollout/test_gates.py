@@ -3,16 +3,16 @@ import math
 import numpy as np
 import pytest
 
+from pipelines.rollout.calibration import simulated_failure_rate
 from pipelines.rollout.gates import (
     Verdict,
     combined,
-    error_log_likelihood_ratio,
     error_rate_gate,
     evaluate,
     latency_gate,
     score_gate,
 )
-from pipelines.rollout.policy import ErrorRateGate, LatencyGate, RolloutPolicy, ScoreGate
+from pipelines.rollout.policy import ErrorRateGate, Gates, LatencyGate, RolloutPolicy, ScoreGate
 from pipelines.rollout.window import Snapshot
 
 GATE = ErrorRateGate(false_alarm_rate=0.01, max_error_rate=0.05)
@@ -75,46 +75,22 @@ class TestErrorRate:
         assert after.verdict is Verdict.FAIL
 
 
-def simulate_rollouts(candidate_rate: float, stable_rate: float, runs: int, seed: int = 0) -> float:
-    """Share of rollouts in which the gate fails at any check: steps 5/25/50%, 15 looks each."""
-    rng = np.random.default_rng(seed)
-    failures = 0
-    for _ in range(runs):
-        evidence = 0.0
-        failed = False
-        for share in (0.05, 0.25, 0.5):
-            n_c = n_s = e_c = e_s = 0.0
-            for _look in range(15):
-                new_c = rng.poisson(80 * share)
-                new_s = rng.poisson(80 * (1 - share))
-                n_c += new_c
-                n_s += new_s
-                e_c += rng.binomial(new_c, candidate_rate)
-                e_s += rng.binomial(new_s, stable_rate)
-                if (
-                    error_rate_gate(
-                        Snapshot(n_c, e_c), Snapshot(n_s, e_s), GATE, 30, evidence
-                    ).verdict
-                    is Verdict.FAIL
-                ):
-                    failed = True
-                    break
-            if failed:
-                break
-            evidence += error_log_likelihood_ratio(Snapshot(n_c, e_c), Snapshot(n_s, e_s))
-        failures += failed
-    return failures / runs
+# The shipped local schedule (5/25/50%, 15 looks a step) with a 5% SLO that 1% errors never reach.
+SCHEDULE = RolloutPolicy(
+    steps=[5, 25, 50], bake_seconds=15, check_interval_seconds=1, min_requests=30,
+    gates=Gates(error_rate=GATE),
+)  # fmt: skip
 
 
 def test_false_alarm_rate_is_below_the_stated_rate() -> None:
     """A/A rollouts with a realistic 1% error rate on both sides, checked 45 times each."""
-    rate = simulate_rollouts(0.01, 0.01, runs=600)
+    rate = simulated_failure_rate(SCHEDULE, 0.01, 0.01, 80, runs=600)
     # The stated rate is 1%; with 600 runs a true 1% would exceed 2.5% with probability < 0.1%.
     assert rate <= 0.025, rate
 
 
 def test_a_five_fold_error_regression_is_caught() -> None:
-    assert simulate_rollouts(0.05, 0.01, runs=100, seed=1) >= 0.95
+    assert simulated_failure_rate(SCHEDULE, 0.05, 0.01, 80, runs=100, seed=1) >= 0.95
 
 
 class TestLatency:
