@@ -38,7 +38,9 @@ def simulated_failure_rate(
                 e_c += rng.binomial(new_c, candidate_error_rate)
                 e_s += rng.binomial(new_s, stable_error_rate)
                 candidate, stable = Snapshot(n_c, e_c), Snapshot(n_s, e_s)
-                result = error_rate_gate(candidate, stable, gate, policy.min_requests, evidence)
+                result = error_rate_gate(
+                    candidate, stable, gate, policy.min_requests, evidence, len(policy.steps)
+                )
                 if result.verdict is Verdict.FAIL:
                     failed = True
                     break

@@ -13,6 +13,8 @@ from scipy.special import betaln
 from pipelines.rollout.policy import ErrorRateGate, LatencyGate, RolloutPolicy, ScoreGate
 from pipelines.rollout.window import Snapshot, ks_critical_distance, ks_distance, psi, quantile
 
+P99_MIN_REQUESTS = 200
+
 
 class Verdict(StrEnum):
     """A gate's answer on one window."""
@@ -32,30 +34,27 @@ class GateResult:
     values: dict[str, float] = field(default_factory=dict)
 
 
-def error_log_likelihood_ratio(candidate: Snapshot, stable: Snapshot) -> float:
-    """Log mixture likelihood ratio that errors favour the candidate more than its traffic share.
+def mixture_log_likelihood_ratio(hits: float, misses: float, p0: float) -> float:
+    """Log of the Bernoulli mixture likelihood ratio against "the hit probability is p0".
 
-    Under "both revisions fail equally often", each error comes from the candidate with probability
-    p0 = its share of requests. Against a uniform prior on that probability, the ratio is a
-    nonnegative martingale, so by Ville's inequality it ever exceeds 1/alpha with probability at
-    most alpha, however often it is checked: a sequential test with a known false-alarm rate.
+    With a uniform prior on the alternative, the ratio is a nonnegative martingale under p0, so by
+    Ville's inequality it ever exceeds 1/alpha with probability at most alpha, however often it is
+    checked: the basis of both error-rate tests below.
     """
-    x, y = candidate.errors, stable.errors
+    p0 = min(max(p0, 1e-9), 1 - 1e-9)
+    return float(betaln(1 + hits, 1 + misses) - hits * math.log(p0) - misses * math.log(1 - p0))
+
+
+def error_log_likelihood_ratio(candidate: Snapshot, stable: Snapshot) -> float:
+    """Log evidence that errors fall on the candidate more than its share of traffic.
+
+    Under "both revisions fail equally often", each error comes from the candidate with
+    probability p0 = its share of requests.
+    """
     total = candidate.requests + stable.requests
-    if x + y == 0 or total == 0:
+    if candidate.errors + stable.errors == 0 or total == 0:
         return 0.0
-    p0 = min(max(candidate.requests / total, 1e-9), 1 - 1e-9)
-    return float(betaln(1 + x, 1 + y) - x * math.log(p0) - y * math.log(1 - p0))
-
-
-def _wilson_lower_bound(errors: float, requests: float, z: float = 1.645) -> float:
-    """One-sided 95% lower confidence bound of an error rate."""
-    if requests <= 0:
-        return 0.0
-    rate = errors / requests
-    centre = rate + z * z / (2 * requests)
-    spread = z * math.sqrt(rate * (1 - rate) / requests + z * z / (4 * requests * requests))
-    return max((centre - spread) / (1 + z * z / requests), 0.0)
+    return mixture_log_likelihood_ratio(candidate.errors, stable.errors, candidate.requests / total)
 
 
 def error_rate_gate(
@@ -64,11 +63,13 @@ def error_rate_gate(
     gate: ErrorRateGate,
     min_requests: int,
     evidence_before: float = 0.0,
+    steps: int = 1,
 ) -> GateResult:
-    """Sequential candidate-vs-stable test plus an absolute SLO bound on the candidate.
+    """Sequential candidate-vs-stable test plus a sequential test against the SLO.
 
-    `evidence_before` is the log ratio carried from earlier steps: the product of each step's
-    martingale is again one, so the false-alarm rate holds for the whole rollout.
+    `evidence_before` is the comparison's log ratio carried from earlier steps: the product of each
+    step's martingale is again one, so its false-alarm rate holds for the whole rollout. The SLO
+    test runs per step at false_alarm_rate / steps, so it too holds for the whole rollout.
     """
     step_evidence = error_log_likelihood_ratio(candidate, stable)
     evidence = evidence_before + step_evidence
@@ -76,7 +77,10 @@ def error_rate_gate(
     total = candidate.requests + stable.requests
     share_of_errors = candidate.errors / max(candidate.errors + stable.errors, 1)
     share_of_traffic = candidate.requests / total if total else 0.0
-    lower = _wilson_lower_bound(candidate.errors, candidate.requests)
+    slo_evidence = mixture_log_likelihood_ratio(
+        candidate.errors, candidate.requests - candidate.errors, gate.max_error_rate
+    )
+    slo_threshold = math.log(steps / gate.false_alarm_rate)
     values = {
         "candidate_error_rate": candidate.error_rate,
         "stable_error_rate": stable.error_rate,
@@ -85,7 +89,8 @@ def error_rate_gate(
         "log_evidence": evidence,
         "step_log_evidence": step_evidence,
         "threshold": threshold,
-        "candidate_error_rate_lower_bound": lower,
+        "slo_log_evidence": slo_evidence,
+        "slo_threshold": slo_threshold,
     }
     if evidence >= threshold and share_of_errors > share_of_traffic:
         return GateResult(
@@ -95,12 +100,13 @@ def error_rate_gate(
             f"sequential test rejected equality (false-alarm rate {gate.false_alarm_rate:g})",
             values,
         )
-    if candidate.requests >= min_requests and lower > gate.max_error_rate:
+    if slo_evidence >= slo_threshold and candidate.error_rate > gate.max_error_rate:
         return GateResult(
             "error_rate",
             Verdict.FAIL,
             f"candidate error rate {candidate.error_rate:.2%} is above the SLO "
-            f"{gate.max_error_rate:.2%} (95% lower bound {lower:.2%})",
+            f"{gate.max_error_rate:.2%} (sequential test, "
+            f"false-alarm rate {gate.false_alarm_rate:g})",
             values,
         )
     if candidate.requests < min_requests:
@@ -134,7 +140,9 @@ def latency_gate(
         p99, slo = ms["candidate_p99_ms"], gate.max_p99_ms
         reason = f"candidate p99 {p99:.0f} ms is above the SLO {slo:.0f} ms"
         return GateResult("latency", Verdict.FAIL, reason, ms)
-    for name in ("p50_ms", "p99_ms"):
+    # A p99 from fewer than ~200 requests is little more than the slowest one: compare it only then.
+    compared = ("p50_ms", "p99_ms") if candidate.requests >= P99_MIN_REQUESTS else ("p50_ms",)
+    for name in compared:
         c, s = ms[f"candidate_{name}"], ms[f"stable_{name}"]
         if c > gate.max_ratio * s and c - s > gate.min_difference_ms:
             label = name.removesuffix("_ms")
@@ -194,7 +202,14 @@ def evaluate(
     gates = policy.gates
     return [
         readiness_gate(candidate_ready),
-        error_rate_gate(candidate, stable, gates.error_rate, policy.min_requests, evidence_before),
+        error_rate_gate(
+            candidate,
+            stable,
+            gates.error_rate,
+            policy.min_requests,
+            evidence_before,
+            len(policy.steps),
+        ),
         latency_gate(candidate, stable, gates.latency, policy.min_requests),
         score_gate(candidate, stable, gates.scores),
     ]

@@ -5,6 +5,7 @@ In GitHub Actions the Markdown is appended to the job summary ($GITHUB_STEP_SUMM
 
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ class RolloutSummary:
     seconds_to_rollback: float | None
     user_requests: int
     failed_requests: int
+    failures: dict[str, int]  # "<status> from <revision>" -> count (status 0: no answer)
 
     @property
     def failed_request_ratio(self) -> float:
@@ -39,9 +41,10 @@ def summarize(state: RolloutState, outcomes: list[Outcome]) -> RolloutSummary:
     to_rollback = None
     if state.phase == "rolled_back" and state.first_canary_at and state.back_on_stable_at:
         to_rollback = state.back_on_stable_at - state.first_canary_at
+    failures = Counter(f"{o.status} from {o.revision or 'nowhere'}" for o in during if o.failed)
     return RolloutSummary(
         state.candidate, state.phase, state.reason, to_rollback,
-        len(during), sum(o.failed for o in during),
+        len(during), sum(failures.values()), dict(failures),
     )  # fmt: skip
 
 
