@@ -13,6 +13,8 @@ from service.logs import configure_logging
 from service.model import ScoringModel, SelfTestError
 from service.settings import Settings
 
+KEEP_ALIVE_SECONDS = 75
+
 
 def main() -> int:
     """Start uvicorn with uvloop and httptools; exit 2 with the reason on bad settings or model."""
@@ -40,6 +42,9 @@ def main() -> int:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        # Outlive the keep-alive of whatever sits in front (router, load balancer): a server that
+        # closes an idle connection just as the client reuses it fails that request.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return 0
 

@@ -68,7 +68,9 @@ def _host_tag(host: str) -> str | None:
 
 def create_router(config_path: Path) -> Starlette:
     state = RouterState(config_path)
-    client = httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_keepalive_connections=64))
+    # Pooled connections expire well before the revisions' keep-alive (75 s) closes them.
+    limits = httpx.Limits(max_keepalive_connections=64, keepalive_expiry=30.0)
+    client = httpx.AsyncClient(timeout=30.0, limits=limits)
 
     async def traffic(request: Request) -> Response:
         if request.method == "PUT":
@@ -124,7 +126,7 @@ def main() -> None:
     config_path, port = Path(sys.argv[1]), int(sys.argv[2])
     uvicorn.run(
         create_router(config_path), host="127.0.0.1", port=port, log_level="warning",
-        access_log=False, loop="uvloop", http="httptools",
+        access_log=False, loop="uvloop", http="httptools", timeout_keep_alive=75,
     )  # fmt: skip
 
 

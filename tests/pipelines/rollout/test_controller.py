@@ -92,6 +92,18 @@ def controller(
     )  # fmt: skip
 
 
+def stop_at_check(
+    target: Controller, error: BaseException, platform: FakePlatform, at_percent: int | None = None
+) -> None:
+    """Make `target` raise `error` at its first gate check (at `at_percent`, if given)."""
+
+    def listener(kind: str, _state: object) -> None:
+        if kind == "check" and at_percent in (None, platform.split.percent("v2")):
+            raise error
+
+    target.listeners.append(listener)
+
+
 def test_a_healthy_candidate_walks_every_step_and_is_promoted(tmp_path: Path) -> None:
     clock = FakeClock()
     platform = FakePlatform(clock)
@@ -163,12 +175,7 @@ def test_an_interrupted_rollout_resumes_from_its_recorded_step(tmp_path: Path) -
     clock = FakeClock()
     platform = FakePlatform(clock)
     first = controller(platform, clock, tmp_path)
-
-    def die_at_fifty(kind: str, _state: object) -> None:
-        if kind == "check" and platform.split.percent("v2") == 50:
-            raise KeyboardInterrupt
-
-    first.listeners.append(die_at_fifty)
+    stop_at_check(first, KeyboardInterrupt(), platform, at_percent=50)
     with pytest.raises(KeyboardInterrupt):
         first.rollout(CANDIDATE)
     interrupted = StateStore(tmp_path / "state.json").load()
@@ -185,12 +192,7 @@ def test_an_unexpected_error_rolls_back_then_surfaces(tmp_path: Path) -> None:
     clock = FakeClock()
     platform = FakePlatform(clock)
     broken = controller(platform, clock, tmp_path)
-
-    def explode(kind: str, _state: object) -> None:
-        if kind == "check":
-            raise RuntimeError("metrics backend exploded")
-
-    broken.listeners.append(explode)
+    stop_at_check(broken, RuntimeError("metrics backend exploded"), platform)
     with pytest.raises(RuntimeError, match="exploded"):
         broken.rollout(CANDIDATE)
     assert platform.split.percent("v2") == 0
@@ -213,12 +215,7 @@ def test_manual_rollback_of_an_unfinished_rollout(tmp_path: Path) -> None:
     clock = FakeClock()
     platform = FakePlatform(clock)
     first = controller(platform, clock, tmp_path)
-
-    def stop(kind: str, _state: object) -> None:
-        if kind == "check":
-            raise KeyboardInterrupt
-
-    first.listeners.append(stop)
+    stop_at_check(first, KeyboardInterrupt(), platform)
     with pytest.raises(KeyboardInterrupt):
         first.rollout(CANDIDATE)
     assert platform.split.percent("v2") == 10

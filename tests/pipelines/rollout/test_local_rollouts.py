@@ -128,45 +128,31 @@ def test_a_healthy_candidate_is_promoted(
     assert not [o for o in users.outcomes if o.failed]
 
 
-def test_an_error_rate_regression_is_rolled_back(
+@pytest.mark.parametrize(
+    ("model_name", "faults", "expected_reason"),
+    [
+        ("v2", {"FAULT_ERROR_RATE": "0.3"}, "at 10%: error_rate"),
+        ("v2", {"FAULT_LATENCY_MS": "400"}, "latency"),
+        # Healthy, fast and passing its golden checks: only the score comparison catches it.
+        ("wrong", {}, "scores: prediction scores shifted"),
+    ],
+    ids=["error-rate regression", "latency regression", "silently wrong model"],
+)
+def test_a_regression_is_rolled_back(
     platform: LocalPlatform,
     policy: RolloutPolicy,
     models: dict[str, Path],
     users: TrafficGenerator,
     tmp_path: Path,
+    model_name: str,
+    faults: dict[str, str],
+    expected_reason: str,
 ) -> None:
-    candidate = RevisionSpec("v2", models["v2"], {"FAULT_ERROR_RATE": "0.3"})
-    state = roll_out(platform, policy, candidate, users, tmp_path)
+    state = roll_out(
+        platform, policy, RevisionSpec("v2", models[model_name], faults), users, tmp_path
+    )
     assert state.phase == "rolled_back"
-    assert state.reason.startswith("at 10%: error_rate")
-    assert_back_on_stable(platform)
-
-
-def test_a_latency_regression_is_rolled_back(
-    platform: LocalPlatform,
-    policy: RolloutPolicy,
-    models: dict[str, Path],
-    users: TrafficGenerator,
-    tmp_path: Path,
-) -> None:
-    candidate = RevisionSpec("v2", models["v2"], {"FAULT_LATENCY_MS": "400"})
-    state = roll_out(platform, policy, candidate, users, tmp_path)
-    assert state.phase == "rolled_back"
-    assert "latency" in state.reason
-    assert_back_on_stable(platform)
-
-
-def test_a_silently_wrong_model_is_rolled_back(
-    platform: LocalPlatform,
-    policy: RolloutPolicy,
-    models: dict[str, Path],
-    users: TrafficGenerator,
-    tmp_path: Path,
-) -> None:
-    """It is healthy, fast and passes its golden checks: only the score comparison catches it."""
-    state = roll_out(platform, policy, RevisionSpec("v2", models["wrong"]), users, tmp_path)
-    assert state.phase == "rolled_back"
-    assert "scores: prediction scores shifted" in state.reason
+    assert expected_reason in state.reason
     assert_back_on_stable(platform)
 
 
