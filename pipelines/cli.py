@@ -64,9 +64,10 @@ def serve_command(
     """Serve a model on 127.0.0.1:$PORT (default 8000), training one first if none exists."""
     try:
         folder = resolve(registry, version)
-    except RegistryError:
+    except RegistryError as error:
         if version != "latest":
-            raise
+            console.print(f"[red]error:[/] {error}")
+            raise typer.Exit(2) from error
         console.print(f"no model in {registry} yet: training one first")
         folder = train_and_publish(TrainConfig(), registry)
     env = {**os.environ, "MODEL_DIR": str(folder), "HOST": "127.0.0.1"}

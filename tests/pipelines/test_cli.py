@@ -1,11 +1,16 @@
 from pathlib import Path
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from pipelines.cli import app
 from pipelines.registry import versions
 
 runner = CliRunner()
+
+
+def said(result: Result) -> str:
+    """The command's output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
 
 
 def test_train_publishes_and_prints_the_folder(tmp_path: Path) -> None:
@@ -20,3 +25,44 @@ def test_train_rejects_a_bad_knob_with_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "fraud_rate=2.0" in result.output
     assert versions(tmp_path) == []
+
+
+def test_rollout_without_a_platform_says_how_to_start_one(tmp_path: Path, model_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["rollout", "--model", str(model_dir), "--workdir", str(tmp_path / "nothing")]
+    )
+    assert result.exit_code == 2
+    assert "start one with `local-up`" in said(result)
+
+
+def test_rollout_with_an_invalid_policy_exits_2(tmp_path: Path, model_dir: Path) -> None:
+    (tmp_path / "local.yaml").write_text("rollout:\n  steps: [50, 10]\n")
+    result = runner.invoke(
+        app, ["rollout", "--model", str(model_dir), "--environments-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "invalid rollout policy" in said(result)
+
+
+def test_rollout_of_a_folder_without_a_model_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["rollout", "--model", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no metadata.json" in said(result)
+
+
+def test_status_and_rollback_with_nothing_recorded(tmp_path: Path) -> None:
+    status = runner.invoke(app, ["status", "--workdir", str(tmp_path)])
+    assert status.exit_code == 0
+    assert "no rollout recorded" in said(status)
+    assert "no local platform running" in said(status)
+    rollback = runner.invoke(app, ["rollback", "--workdir", str(tmp_path)])
+    assert rollback.exit_code == 0
+    assert "nothing to roll back" in said(rollback)
+    assert runner.invoke(app, ["local-down", "--workdir", str(tmp_path)]).exit_code == 0
+
+
+def test_serve_of_an_unknown_version_names_what_exists(tmp_path: Path) -> None:
+    runner.invoke(app, ["train", "--registry", str(tmp_path), "--rows", "2000"])
+    result = runner.invoke(app, ["serve", "--registry", str(tmp_path), "--version", "v9"])
+    assert result.exit_code == 2
+    assert "published: v1" in said(result)
