@@ -90,7 +90,7 @@ class ServerProcess:
                     if client.get(self.url + self.ready_path).status_code == 200:
                         return time.monotonic() - started
                 except httpx.TransportError:
-                    pass
+                    pass  # not listening yet: poll again
                 time.sleep(0.05)
         self.stop()
         raise ServerStartError(
@@ -108,7 +108,7 @@ class ServerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         except ProcessLookupError:
-            pass
+            pass  # it exited between the poll and the signal: nothing left to stop
 
     def __enter__(self) -> "ServerProcess":
         return self.start()
