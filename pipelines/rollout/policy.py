@@ -1,10 +1,11 @@
 """The rollout policy of an environment, read from environments/ (one schema for every platform).
 
-Local runs read `environments/local.yaml`; cloud environments read the `rollout` key of the Pulumi
+Local runs read `environments/local.yaml`; cloud environments read the rollout keys of the Pulumi
 stack file `environments/Pulumi.<env>.yaml`, so the controller and the stack share one source.
 """
 
 import itertools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -79,13 +80,48 @@ def policy_file(environment: str, root: Path = ENVIRONMENTS_DIR) -> Path:
     return root / ("local.yaml" if environment == "local" else f"Pulumi.{environment}.yaml")
 
 
+# The flat keys of the rollout policy in environments/Pulumi.<env>.yaml (Pulumi's project config can
+# declare only strings, integers, booleans and arrays, not objects), and where each sits in the policy.
+STACK_KEYS: dict[str, tuple[str, ...]] = {
+    "rolloutSteps": ("steps",),
+    "rolloutBakeSeconds": ("bake_seconds",),
+    "rolloutCheckIntervalSeconds": ("check_interval_seconds",),
+    "rolloutMinRequests": ("min_requests",),
+    "rolloutMaxExtensionSeconds": ("max_extension_seconds",),
+    "rolloutOnInsufficientData": ("on_insufficient_data",),
+    "gateErrorFalseAlarmRate": ("gates", "error_rate", "false_alarm_rate"),
+    "sloMaxErrorRate": ("gates", "error_rate", "max_error_rate"),
+    "sloMaxP99Ms": ("gates", "latency", "max_p99_ms"),
+    "gateLatencyMaxRatio": ("gates", "latency", "max_ratio"),
+    "gateLatencyMinDifferenceMs": ("gates", "latency", "min_difference_ms"),
+    "gateScoresFalseAlarmRatePerCheck": ("gates", "scores", "false_alarm_rate_per_check"),
+    "gateScoresMaxKsDistance": ("gates", "scores", "max_ks_distance"),
+    "gateScoresMinPredictions": ("gates", "scores", "min_predictions"),
+}
+
+
+def nest_stack_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested policy document that the flat stack keys present in `values` describe."""
+    nested: dict[str, Any] = {}
+    for key, path in STACK_KEYS.items():
+        if values.get(key) is None:
+            continue
+        section = nested
+        for part in path[:-1]:
+            section = section.setdefault(part, {})
+        section[path[-1]] = values[key]
+    return nested
+
+
 def _rollout_section(document: Any, environment: str) -> Any:
     if not isinstance(document, dict):
         return None
     if environment == "local":
         return document.get("rollout")  # pyright: ignore[reportUnknownMemberType]
-    config = document.get("config") or {}  # pyright: ignore[reportUnknownMemberType]
-    return config.get(f"{PULUMI_PROJECT}:rollout")  # pyright: ignore[reportUnknownMemberType]
+    config: dict[str, Any] = document.get("config") or {}  # pyright: ignore[reportUnknownMemberType]
+    prefix = f"{PULUMI_PROJECT}:"
+    flat = {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+    return nest_stack_keys(flat) or None
 
 
 def load_policy(environment: str, root: Path = ENVIRONMENTS_DIR) -> RolloutPolicy:
@@ -99,8 +135,8 @@ def load_policy(environment: str, root: Path = ENVIRONMENTS_DIR) -> RolloutPolic
         raise PolicyError(f"{path} is not valid YAML: {error}") from error
     section = _rollout_section(document, environment)
     if section is None:
-        key = "rollout" if environment == "local" else f"config.{PULUMI_PROJECT}:rollout"
-        raise PolicyError(f"{path} has no `{key}` section")
+        where = "a `rollout` section" if environment == "local" else f"`{PULUMI_PROJECT}:rollout*` keys"
+        raise PolicyError(f"{path} has no {where}")
     try:
         return RolloutPolicy.model_validate(section)
     except ValidationError as error:

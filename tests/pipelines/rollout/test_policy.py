@@ -19,21 +19,24 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return tmp_path
 
 
-def test_a_pulumi_stack_file_is_read_under_its_config_key(tmp_path: Path) -> None:
+def test_a_pulumi_stack_file_is_read_from_its_flat_project_keys(tmp_path: Path) -> None:
     root = write(
         tmp_path,
         "Pulumi.dev.yaml",
         """
 config:
   gcp:project: my-project
-  cloudrun-ml-rollouts:rollout:
-    steps: [10, 50]
-    bake_seconds: 300
-    check_interval_seconds: 30
-    min_requests: 200
+  cloudrun-ml-rollouts:serviceName: fraud-scorer
+  cloudrun-ml-rollouts:rolloutSteps: [10, 50]
+  cloudrun-ml-rollouts:rolloutBakeSeconds: 300
+  cloudrun-ml-rollouts:rolloutCheckIntervalSeconds: 30
+  cloudrun-ml-rollouts:rolloutMinRequests: 200
+  cloudrun-ml-rollouts:sloMaxErrorRate: "0.005"
 """,
     )
-    assert load_policy("dev", root).bake_seconds == 300
+    policy = load_policy("dev", root)
+    assert (policy.steps, policy.bake_seconds) == ([10, 50], 300)
+    assert policy.gates.error_rate.max_error_rate == 0.005
 
 
 @pytest.mark.parametrize(
@@ -64,7 +67,7 @@ def test_unknown_keys_and_missing_sections_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="bake_secs"):
         load_policy("local", root)
     write(tmp_path, "Pulumi.prod.yaml", "config: {}\n")
-    with pytest.raises(PolicyError, match=r"has no `config\.cloudrun-ml-rollouts:rollout` section"):
+    with pytest.raises(PolicyError, match=r"has no `cloudrun-ml-rollouts:rollout\*` keys"):
         load_policy("prod", root)
     with pytest.raises(PolicyError, match="no policy file"):
         load_policy("staging", root)

@@ -1,0 +1,1 @@
+"""Pulumi programs that put the service on Cloud Run."""

@@ -1,0 +1,215 @@
+"""The stack's settings: the only reader of pulumi.Config, into one frozen, validated object.
+
+The same parser reads `environments/Pulumi.<env>.yaml` directly (`load_file`), so the policy pack,
+the tests and the rollout controller see exactly what `pulumi up` sees.
+"""
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from pipelines.rollout.policy import PULUMI_PROJECT, STACK_KEYS, RolloutPolicy, nest_stack_keys
+
+ENVIRONMENTS_DIR = Path("environments")
+Environment = Literal["dev", "staging", "prod"]
+# Regions where Cloud Run services, jobs and Artifact Registry are all available.
+REGIONS = frozenset(
+    {
+        "africa-south1", "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2",
+        "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
+        "australia-southeast1", "australia-southeast2", "europe-central2", "europe-north1",
+        "europe-north2", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3",
+        "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10",
+        "europe-west12", "me-central1", "me-central2", "me-west1", "northamerica-northeast1",
+        "northamerica-northeast2", "northamerica-south1", "southamerica-east1",
+        "southamerica-west1", "us-central1", "us-east1", "us-east4", "us-east5", "us-south1",
+        "us-west1", "us-west2", "us-west3", "us-west4",
+    }
+)  # fmt: skip
+INGRESS = {
+    "all": "INGRESS_TRAFFIC_ALL",
+    "internal": "INGRESS_TRAFFIC_INTERNAL_ONLY",
+    "internal-and-cloud-load-balancing": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+}
+LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}$")
+SECRET_ENV = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<secret>[a-zA-Z0-9_-]+)(:(?P<version>\w+))?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DIGEST_IMAGE = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev/[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
+class ConfigError(ValueError):
+    """The stack configuration is invalid; the message names each key and what to write instead."""
+
+
+class StackSettings(BaseModel):
+    """Everything that differs between dev, staging and prod, validated before any resource."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+    environment: Environment
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    region: str
+    service_name: Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$")]
+    registry: Annotated[str, Field(pattern=r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[a-z0-9-]+$")]
+    ingress: Literal["all", "internal", "internal-and-cloud-load-balancing"]
+    public: bool
+    cpu: Literal["1", "2", "4", "6", "8"]
+    memory: Annotated[str, Field(pattern=r"^[1-9][0-9]*(Mi|Gi)$")]
+    concurrency: Annotated[int, Field(ge=1, le=1000)]
+    min_instances: Annotated[int, Field(ge=0, le=100)]
+    max_instances: Annotated[int, Field(ge=1, le=1000)]
+    request_timeout_seconds: Annotated[int, Field(ge=1, le=3600)]
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    secret_env: tuple[str, ...]
+    labels: tuple[str, ...]
+    alert_emails: tuple[str, ...]
+    deletion_protection: bool
+    job_image: str
+    job_command: tuple[str, ...]
+    job_schedule: Annotated[str, Field(pattern=r"^\S+( \S+){4}$")]
+    rollout: RolloutPolicy
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        if region not in REGIONS:
+            raise ValueError(f"{region!r} is not a Cloud Run region (e.g. europe-west1, us-central1)")
+        return region
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_refs(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [entry for entry in entries if not SECRET_ENV.match(entry)]
+        if bad:
+            raise ValueError(f"{bad} must look like ENV_NAME=secret-id or ENV_NAME=secret-id:3")
+        return entries
+
+    @field_validator("labels")
+    @classmethod
+    def _gcp_labels(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [entry for entry in entries if not LABEL.match(entry)]
+        if bad:
+            raise ValueError(f"{bad} must be key=value in lowercase letters, digits, _ and -")
+        return entries
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _emails(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [entry for entry in entries if not EMAIL.match(entry)]
+        if bad:
+            raise ValueError(f"{bad} are not e-mail addresses")
+        return entries
+
+    @field_validator("job_image")
+    @classmethod
+    def _job_image_by_digest(cls, image: str) -> str:
+        if image and not DIGEST_IMAGE.match(image):
+            raise ValueError(
+                f"{image!r} must be empty (no retraining job) or an Artifact Registry image by "
+                "digest: REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE@sha256:<64 hex>"
+            )
+        return image
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "StackSettings":
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"minInstances ({self.min_instances}) exceeds maxInstances ({self.max_instances})"
+            )
+        if self.job_image and not self.job_command:
+            raise ValueError("jobCommand is empty: say what the retraining job runs")
+        return self
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        """The environment's labels plus the three every resource carries."""
+        given = dict(entry.split("=", 1) for entry in self.labels)
+        return given | {
+            "environment": self.environment,
+            "service": self.service_name,
+            "managed-by": "pulumi",
+        }
+
+    @property
+    def secret_refs(self) -> dict[str, tuple[str, str]]:
+        """Environment variable name -> (Secret Manager secret id, version)."""
+        refs: dict[str, tuple[str, str]] = {}
+        for entry in self.secret_env:
+            match = SECRET_ENV.match(entry)
+            if match:
+                refs[match["name"]] = (match["secret"], match["version"] or "latest")
+        return refs
+
+    def revision_spec(self) -> dict[str, Any]:
+        """What a new revision is built with; kept in the release state so a revision never drifts."""
+        return {
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "concurrency": self.concurrency,
+            "timeout_seconds": self.request_timeout_seconds,
+            "log_level": self.log_level,
+            "secret_env": {name: list(ref) for name, ref in sorted(self.secret_refs.items())},
+        }
+
+
+# Every project-namespace key the program reads; Pulumi.yaml declares exactly these (tested).
+SETTINGS_KEYS = tuple(
+    to_camel(name)
+    for name in StackSettings.model_fields
+    if name not in {"environment", "project", "region", "rollout"}
+)
+ALL_KEYS = SETTINGS_KEYS + tuple(STACK_KEYS)
+LIST_KEYS = frozenset({"secretEnv", "labels", "alertEmails", "jobCommand", "rolloutSteps"})
+
+
+def parse(environment: str, project: Any, region: Any, values: Mapping[str, Any]) -> StackSettings:
+    """Validate one environment's values (project-namespace keys without their prefix)."""
+    unknown = sorted(set(values) - set(ALL_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown keys {unknown} in environments/Pulumi.{environment}.yaml: "
+            "Pulumi.yaml declares every key the program reads"
+        )
+    document = {key: values[key] for key in SETTINGS_KEYS if values.get(key) is not None}
+    document |= {"environment": environment, "project": project, "region": region}
+    document["rollout"] = nest_stack_keys(values)
+    try:
+        return StackSettings.model_validate(document)
+    except ValidationError as error:
+        problems = [
+            f"  {'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()
+        ]
+        raise ConfigError(
+            f"invalid configuration for stack {environment!r} "
+            f"(environments/Pulumi.{environment}.yaml):\n" + "\n".join(problems)
+        ) from None
+
+
+def load() -> StackSettings:
+    """The running stack's settings, from pulumi.Config."""
+    import pulumi  # noqa: PLC0415  # only the Pulumi program needs the SDK loaded
+
+    config, gcp = pulumi.Config(), pulumi.Config("gcp")
+    values = {
+        key: config.get_object(key) if key in LIST_KEYS else config.get(key) for key in ALL_KEYS
+    }
+    return parse(pulumi.get_stack(), gcp.get("project"), gcp.get("region"), values)
+
+
+def load_file(environment: str, root: Path = ENVIRONMENTS_DIR) -> StackSettings:
+    """An environment's settings straight from its stack file, as `pulumi up` would read them."""
+    path = root / f"Pulumi.{environment}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"no stack file {path} for environment {environment!r}")
+    config: dict[str, Any] = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    prefix = f"{PULUMI_PROJECT}:"
+    values = {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+    return parse(environment, config.get("gcp:project"), config.get("gcp:region"), values)

@@ -1,0 +1,177 @@
+"""The release state of an environment, and how one release request moves it to the next.
+
+Pulumi owns revisions and traffic. The state lives in the stack's own `release` output, so it
+survives between CI runs without commits; a run without a request reproduces it exactly (no diff,
+no traffic moved), and a run with one applies a single transition or refuses it, changing nothing.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from pipelines.rollout import traffic
+
+Phase = Literal["stable", "dark_launched", "canary", "promoted", "rolled_back"]
+Action = Literal["deploy", "canary", "promote", "rollback"]
+ACTIONS: tuple[Action, ...] = ("deploy", "canary", "promote", "rollback")
+IN_FLIGHT: tuple[Phase, ...] = ("dark_launched", "canary")
+# Cloud Run runs only images it can pin: the tag is looked up once, the digest never changes.
+IMAGE_BY_DIGEST = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
+GIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+class ReleaseError(ValueError):
+    """A release request that does not fit the current state, or is malformed."""
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One immutable Cloud Run revision: its name, image, commit and the settings baked into it."""
+
+    name: str
+    image: str
+    git_sha: str
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ReleaseState:
+    """Which revisions serve and how much; `sequence` counts deploys so revision names never repeat."""
+
+    sequence: int
+    phase: Phase
+    stable: Revision
+    candidate: Revision | None = None
+    candidate_percent: int = 0
+
+    @property
+    def latest(self) -> Revision:
+        """The revision the service's template describes: the newest one deployed."""
+        return self.candidate or self.stable
+
+    def split(self) -> traffic.TrafficSplit:
+        if self.candidate is None:
+            return traffic.stable_only(self.stable.name)
+        return traffic.canary(self.stable.name, self.candidate.name, self.candidate_percent)
+
+    def as_output(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_output(cls, value: Mapping[str, Any]) -> "ReleaseState":
+        candidate = value.get("candidate")
+        return cls(
+            sequence=int(value["sequence"]),
+            phase=value["phase"],
+            stable=Revision(**value["stable"]),
+            candidate=Revision(**candidate) if candidate else None,
+            candidate_percent=int(value.get("candidate_percent", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """One transition asked for by the deploy workflow or the rollout controller."""
+
+    action: Action
+    image: str | None = None
+    git_sha: str | None = None
+    percent: int | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> "ReleaseRequest | None":
+        """RELEASE_ACTION and its arguments; None (a plain preview or up) when it is unset."""
+        action = environ.get("RELEASE_ACTION", "").strip()
+        if not action:
+            return None
+        if action not in ACTIONS:
+            raise ReleaseError(f"RELEASE_ACTION={action!r} is not one of {', '.join(ACTIONS)}")
+        percent = environ.get("RELEASE_PERCENT")
+        if percent is not None and not percent.strip().isdigit():
+            raise ReleaseError(f"RELEASE_PERCENT={percent!r} is not a whole number")
+        return cls(
+            action=action,  # pyright: ignore[reportArgumentType]  # checked against ACTIONS
+            image=environ.get("RELEASE_IMAGE") or None,
+            git_sha=environ.get("RELEASE_GIT_SHA") or None,
+            percent=int(percent) if percent is not None else None,
+        )
+
+
+def revision_name(service: str, git_sha: str, sequence: int) -> str:
+    """`<service>-<sha7>-<sequence>`: Cloud Run wants the service name as prefix, <= 63 characters."""
+    name = f"{service}-{git_sha[:7]}-{sequence:03d}"
+    if len(name) > 63:
+        raise ReleaseError(f"revision name {name!r} is longer than 63 characters: shorten serviceName")
+    return name
+
+
+def _new_revision(
+    request: ReleaseRequest, service: str, sequence: int, spec: Mapping[str, Any]
+) -> Revision:
+    if not request.image or not IMAGE_BY_DIGEST.match(request.image):
+        raise ReleaseError(
+            f"RELEASE_IMAGE={request.image!r} must be an image by digest "
+            "(REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE@sha256:<64 hex>)"
+        )
+    if not request.git_sha or not GIT_SHA.match(request.git_sha):
+        raise ReleaseError(f"RELEASE_GIT_SHA={request.git_sha!r} must be a lowercase hex commit")
+    return Revision(
+        revision_name(service, request.git_sha, sequence), request.image, request.git_sha, spec
+    )
+
+
+def next_state(
+    previous: ReleaseState | None,
+    request: ReleaseRequest | None,
+    service: str,
+    spec: Mapping[str, Any],
+) -> ReleaseState:
+    """The state after `request`; `spec` is what a newly deployed revision is built with."""
+    if request is None:
+        if previous is None:
+            raise ReleaseError(
+                "this stack has no release yet: the first `pulumi up` needs RELEASE_ACTION=deploy, "
+                "RELEASE_IMAGE (by digest) and RELEASE_GIT_SHA; the deploy workflow sets them"
+            )
+        return previous
+    if request.action == "deploy":
+        return _deploy(previous, request, service, spec)
+    if previous is None or previous.candidate is None:
+        raise ReleaseError(f"cannot {request.action}: there is no candidate revision to act on")
+    if request.action == "rollback":
+        # Idempotent: rolling back twice (a retried CI job) is not an error.
+        return replace(previous, phase="rolled_back", candidate_percent=0)
+    if previous.phase not in IN_FLIGHT:
+        raise ReleaseError(
+            f"cannot {request.action}: candidate {previous.candidate.name} was {previous.phase}; "
+            "deploy a new candidate first"
+        )
+    if request.action == "promote":
+        return replace(previous, phase="promoted", stable=previous.candidate, candidate=None)
+    percent = request.percent
+    if percent is None or not 1 <= percent <= 99:
+        raise ReleaseError(f"RELEASE_PERCENT={percent} must be between 1 and 99 for a canary")
+    return replace(previous, phase="canary", candidate_percent=percent)
+
+
+def _deploy(
+    previous: ReleaseState | None,
+    request: ReleaseRequest,
+    service: str,
+    spec: Mapping[str, Any],
+) -> ReleaseState:
+    sequence = (previous.sequence if previous else 0) + 1
+    revision = _new_revision(request, service, sequence, spec)
+    if previous is None:
+        # The first release has nothing to compare against: it serves all traffic at once.
+        return ReleaseState(sequence=sequence, phase="stable", stable=revision)
+    if previous.phase in IN_FLIGHT and previous.candidate is not None:
+        raise ReleaseError(
+            f"a rollout of {previous.candidate.name} is in progress ({previous.phase}, "
+            f"{previous.candidate_percent}%): promote or roll it back before deploying another"
+        )
+    # Dark launch: the new revision gets its tagged URL and no users until the controller says so.
+    return ReleaseState(
+        sequence=sequence, phase="dark_launched", stable=previous.stable, candidate=revision
+    )
