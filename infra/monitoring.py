@@ -1,0 +1,192 @@
+"""Alerts, an uptime check and a dashboard for the service, with thresholds from the stack's SLOs.
+
+The alert thresholds are the rollout gates' SLOs (`sloMaxErrorRate`, `sloMaxP99Ms`), so a canary
+and an alert judge the service by the same numbers. Queries are PromQL over Cloud Run's built-in
+metrics (run.googleapis.com/request_count and request_latencies), which need no exporter.
+"""
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_gcp import cloudrunv2, monitoring, organizations
+
+from infra.config import StackSettings
+from infra.service import LIVENESS_PATH
+
+WINDOW = "5m"
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    settings: StackSettings
+    service_name: pulumi.Input[str]
+    service_url: pulumi.Input[str]
+
+
+def _selector(settings: StackSettings, extra: str = "") -> str:
+    labels = f'monitored_resource="cloud_run_revision",service_name="{settings.service_name}"'
+    return "{" + labels + extra + "}"
+
+
+def error_ratio_query(settings: StackSettings) -> str:
+    """Share of requests answered 5xx over the window, across all revisions."""
+    five_xx = _selector(settings, ',response_code_class="5xx"')
+    errors = f"run_googleapis_com:request_count{five_xx}"
+    total = f"run_googleapis_com:request_count{_selector(settings)}"
+    return f"sum(rate({errors}[{WINDOW}])) / sum(rate({total}[{WINDOW}]))"
+
+
+def p99_query(settings: StackSettings, by: str = "") -> str:
+    """p99 request latency in milliseconds over the window."""
+    buckets = f"run_googleapis_com:request_latencies_bucket{_selector(settings)}"
+    return f"histogram_quantile(0.99, sum by (le{by}) (rate({buckets}[{WINDOW}])))"
+
+
+def dashboard_json(settings: StackSettings) -> str:
+    """Traffic, errors and latency per revision: a canary is visible next to stable at a glance."""
+    per_revision = f"sum by (revision_name) (rate(run_googleapis_com:request_count{_selector(settings)}[{WINDOW}]))"
+    tiles = [
+        ("Requests/s by revision", per_revision),
+        ("5xx ratio", error_ratio_query(settings)),
+        ("p99 latency (ms) by revision", p99_query(settings, ", revision_name")),
+        (
+            "Instances by revision",
+            f"sum by (revision_name) (run_googleapis_com:container_instance_count{_selector(settings)})",
+        ),
+    ]
+    return json.dumps(
+        {
+            "displayName": f"{settings.service_name} ({settings.environment})",
+            "mosaicLayout": {
+                "columns": 12,
+                "tiles": [
+                    {
+                        "xPos": (index % 2) * 6,
+                        "yPos": (index // 2) * 4,
+                        "width": 6,
+                        "height": 4,
+                        "widget": {
+                            "title": title,
+                            "xyChart": {
+                                "dataSets": [
+                                    {"timeSeriesQuery": {"prometheusQuery": query}, "plotType": "LINE"}
+                                ]
+                            },
+                        },
+                    }
+                    for index, (title, query) in enumerate(tiles)
+                ],
+            },
+        },
+        sort_keys=True,
+    )
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Notification channels, two alert policies, an uptime check on /healthz and a dashboard."""
+
+    def __init__(
+        self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cloudrun-ml-rollouts:infra:Monitoring", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        slo = settings.rollout.gates
+        channels = [
+            monitoring.NotificationChannel(
+                f"{name}-email-{index}",
+                project=settings.project,
+                type="email",
+                display_name=f"{settings.service_name} {settings.environment}: {email}",
+                labels={"email_address": email},
+                opts=child,
+            ).name
+            for index, email in enumerate(settings.alert_emails)
+        ]
+        alerts = {
+            "errors": (
+                f"5xx ratio above {slo.error_rate.max_error_rate:g}",
+                f"{error_ratio_query(settings)} > {slo.error_rate.max_error_rate}",
+            ),
+            "latency": (
+                f"p99 latency above {slo.latency.max_p99_ms:g} ms",
+                f"{p99_query(settings)} > {slo.latency.max_p99_ms}",
+            ),
+        }
+        for key, (title, query) in alerts.items():
+            monitoring.AlertPolicy(
+                f"{name}-{key}",
+                project=settings.project,
+                display_name=f"{settings.service_name} ({settings.environment}): {title}",
+                combiner="OR",
+                severity="CRITICAL" if settings.environment == "prod" else "WARNING",
+                notification_channels=channels,
+                user_labels=settings.label_map,
+                documentation=monitoring.AlertPolicyDocumentationArgs(
+                    mime_type="text/markdown",
+                    content=(
+                        f"The {settings.environment} SLO is breached over {WINDOW}. If a rollout is "
+                        "in progress its gates will roll it back; otherwise run the rollback "
+                        "workflow, or see the dashboard to find the revision at fault."
+                    ),
+                ),
+                conditions=[
+                    monitoring.AlertPolicyConditionArgs(
+                        display_name=title,
+                        condition_prometheus_query_language=monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
+                            query=query, duration="300s", evaluation_interval="60s"
+                        ),
+                    )
+                ],
+                opts=child,
+            )
+
+        project_number = organizations.get_project_output(project_id=settings.project).number
+        host = pulumi.Output.from_input(args.service_url).apply(
+            lambda url: url.removeprefix("https://").rstrip("/")
+        )
+        if not settings.public:
+            # An authenticated service answers the checker only with an OIDC token from the
+            # Monitoring service agent, which therefore needs to be an invoker.
+            cloudrunv2.ServiceIamMember(
+                f"{name}-uptime-invoker",
+                project=settings.project,
+                location=settings.region,
+                name=args.service_name,
+                role="roles/run.invoker",
+                member=project_number.apply(
+                    lambda number: f"serviceAccount:service-{number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
+                ),
+                opts=child,
+            )
+        monitoring.UptimeCheckConfig(
+            f"{name}-uptime",
+            project=settings.project,
+            display_name=f"{settings.service_name} ({settings.environment}) {LIVENESS_PATH}",
+            timeout="10s",
+            period="60s",
+            monitored_resource=monitoring.UptimeCheckConfigMonitoredResourceArgs(
+                type="uptime_url", labels={"project_id": settings.project, "host": host}
+            ),
+            http_check=monitoring.UptimeCheckConfigHttpCheckArgs(
+                path=LIVENESS_PATH,
+                port=443,
+                use_ssl=True,
+                validate_ssl=True,
+                service_agent_authentication=None
+                if settings.public
+                else monitoring.UptimeCheckConfigHttpCheckServiceAgentAuthenticationArgs(
+                    type="OIDC_TOKEN"
+                ),
+            ),
+            user_labels=settings.label_map,
+            opts=child,
+        )
+        monitoring.Dashboard(
+            f"{name}-dashboard",
+            project=settings.project,
+            dashboard_json=dashboard_json(settings),
+            opts=child,
+        )
+        self.register_outputs({"notification_channels": channels})

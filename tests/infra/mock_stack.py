@@ -1,0 +1,113 @@
+"""Runs a Pulumi program under `pulumi.runtime.set_mocks` and records every resource it declares.
+
+Mocks see what the engine would: camelCase input keys and numbers as floats. Values the cloud
+computes (e-mails, URIs, project numbers, tagged URLs) are faked here, one place for all tests.
+"""
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from pipelines.rollout.policy import PULUMI_PROJECT
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+ORGANIZATION = "organization"
+PROJECT_NUMBER = "123456789012"
+
+
+@dataclass
+class Resource:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers like the engine and records each resource; `previous` is the stack's last outputs."""
+
+    previous: Mapping[str, Any]
+    resources: list[Resource] = field(default_factory=list[Resource])
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(Resource(args.typ, args.name, dict(args.inputs)))
+        outputs = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            outputs = {"name": args.inputs["name"], "outputs": dict(self.previous)}
+        elif args.typ == "gcp:serviceaccount/account:Account":
+            outputs["email"] = f"{args.inputs['accountId']}@{args.inputs['project']}.iam.gserviceaccount.com"
+        elif args.typ == "gcp:cloudrunv2/service:Service":
+            base = f"{args.inputs['name']}-xyz-ew.a.run.app"
+            outputs["uri"] = f"https://{base}"
+            outputs["trafficStatuses"] = [
+                {**target, "uri": f"https://{target['tag']}---{base}"} if target.get("tag") else target
+                for target in args.inputs.get("traffics", [])
+            ]
+        elif args.typ == "gcp:storage/bucket:Bucket":
+            outputs["url"] = f"gs://{args.inputs['name']}"
+        elif args.typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
+            outputs["name"] = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{args.inputs['workloadIdentityPoolId']}"
+        elif args.typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
+            outputs["name"] = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{args.inputs['workloadIdentityPoolId']}/providers/{args.inputs['workloadIdentityPoolProviderId']}"
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"number": PROJECT_NUMBER, "projectId": args.args.get("projectId")}
+        return {}
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return [resource for resource in self.resources if resource.typ == typ]
+
+    def one(self, typ: str) -> Resource:
+        found = self.of_type(typ)
+        assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def stack_config(path: Path) -> dict[str, str]:
+    """A stack file's config as the engine hands it to the program: every value a string."""
+    config: dict[str, Any] = yaml.safe_load(path.read_text())["config"]
+    return {
+        key: value
+        if isinstance(value, str)
+        else json.dumps(value)
+        if isinstance(value, list | dict | bool)
+        else str(value)
+        for key, value in config.items()
+    }
+
+
+@dataclass
+class Run:
+    mocks: RecordingMocks
+    outputs: dict[str, Any]
+
+
+def run_program(
+    program: Callable[[], Mapping[str, Any]],
+    stack: str,
+    config: Mapping[str, str],
+    previous: Mapping[str, Any] | None = None,
+    project: str = PULUMI_PROJECT,
+) -> Run:
+    """Run `program` as stack `stack` and wait for every output it returns."""
+    mocks = RecordingMocks(previous or {})
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, organization=ORGANIZATION
+    )
+    pulumi.runtime.set_all_config(dict(config))
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def _run() -> pulumi.Output[None]:
+        exported = program()
+        return pulumi.Output.all(**exported).apply(outputs.update)
+
+    _run()
+    return Run(mocks, outputs)
