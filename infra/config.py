@@ -169,6 +169,16 @@ ALL_KEYS = SETTINGS_KEYS + tuple(STACK_KEYS)
 LIST_KEYS = frozenset({"secretEnv", "labels", "alertEmails", "jobCommand", "rolloutSteps"})
 
 
+def _stack_key(location: tuple[int | str, ...]) -> str:
+    """The key as written in the stack file, for a pydantic error location."""
+    if location[:1] == ("rollout",):
+        flat = {path: key for key, path in STACK_KEYS.items()}
+        return flat.get(tuple(str(part) for part in location[1:]), ".".join(map(str, location)))
+    if location[:1] in {("project",), ("region",)}:
+        return f"gcp:{location[0]}"
+    return ".".join(map(str, location)) or "(settings)"
+
+
 def parse(environment: str, project: Any, region: Any, values: Mapping[str, Any]) -> StackSettings:
     """Validate one environment's values (project-namespace keys without their prefix)."""
     unknown = sorted(set(values) - set(ALL_KEYS))
@@ -183,10 +193,7 @@ def parse(environment: str, project: Any, region: Any, values: Mapping[str, Any]
     try:
         return StackSettings.model_validate(document)
     except ValidationError as error:
-        problems = [
-            f"  {'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()
-        ]
+        problems = [f"  {_stack_key(problem['loc'])}: {problem['msg']}" for problem in error.errors()]
         raise ConfigError(
             f"invalid configuration for stack {environment!r} "
             f"(environments/Pulumi.{environment}.yaml):\n" + "\n".join(problems)

@@ -1,0 +1,216 @@
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.stack import deploy
+from tests.infra.mock_stack import ENVIRONMENTS, RecordingMocks, Run, run_program, stack_config
+
+SERVICE = "gcp:cloudrunv2/service:Service"
+REGISTRY = "europe-west1-docker.pkg.dev/my-ml-shared/services"
+
+
+def release_env(action: str, n: int = 0, percent: int | None = None) -> dict[str, str]:
+    environ = {"RELEASE_ACTION": action}
+    if action == "deploy":
+        environ |= {
+            "RELEASE_IMAGE": f"{REGISTRY}/fraud-scorer@sha256:{n:064x}",
+            "RELEASE_GIT_SHA": f"{n:040x}",
+        }
+    if percent is not None:
+        environ["RELEASE_PERCENT"] = str(percent)
+    return environ
+
+
+def run(
+    environment: str,
+    environ: Mapping[str, str] | None = None,
+    previous: Mapping[str, Any] | None = None,
+    config: Mapping[str, str] | None = None,
+) -> Run:
+    config = config or stack_config(Path(f"environments/Pulumi.{environment}.yaml"))
+    return run_program(lambda: deploy(environ or {}), environment, config, previous)
+
+
+@functools.cache
+def state_after(environment: str, state: str) -> Run:
+    """The requests of `state` applied one run after another, as successive CI jobs would apply them."""
+    last: Run | None = None
+    for request in STATES[state]:
+        last = run(environment, request, last.outputs if last else None)
+    assert last is not None
+    return last
+
+
+STATES = {
+    "stable": [release_env("deploy", 1)],
+    "dark_launched": [release_env("deploy", 1), release_env("deploy", 2)],
+    "canary": [release_env("deploy", 1), release_env("deploy", 2), release_env("canary", percent=25)],
+    "promoted": [
+        release_env("deploy", 1),
+        release_env("deploy", 2),
+        release_env("canary", percent=50),
+        release_env("promote"),
+    ],
+    "rolled_back": [
+        release_env("deploy", 1),
+        release_env("deploy", 2),
+        release_env("canary", percent=5),
+        release_env("rollback"),
+    ],
+}
+REV1, REV2 = "fraud-scorer-0000000-001", "fraud-scorer-0000000-002"
+EXPECTED_TRAFFIC = {
+    "stable": [(REV1, 100, None)],
+    "dark_launched": [(REV1, 100, None), (REV2, 0, "candidate")],
+    "canary": [(REV1, 75, None), (REV2, 25, "candidate")],
+    "promoted": [(REV2, 100, None)],
+    "rolled_back": [(REV1, 100, None), (REV2, 0, "candidate")],
+}
+
+
+def traffic_of(mocks: RecordingMocks) -> list[tuple[str, int, str | None]]:
+    return [
+        (target["revision"], int(target["percent"]), target.get("tag"))
+        for target in mocks.one(SERVICE).inputs["traffics"]
+    ]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("state", list(STATES))
+def test_every_release_state_declares_its_traffic(environment: str, state: str) -> None:
+    last = state_after(environment, state)
+    traffic = traffic_of(last.mocks)
+    assert traffic == EXPECTED_TRAFFIC[state]
+    assert sum(percent for _, percent, _ in traffic) == 100
+    assert all(
+        target["type"] == "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+        for target in last.mocks.one(SERVICE).inputs["traffics"]
+    ), "never LATEST: a new template alone must not move traffic"
+    template = last.mocks.one(SERVICE).inputs["template"]
+    assert template["revision"] == (REV1 if state == "stable" else REV2)
+    assert last.outputs["release"]["phase"] == state
+    has_candidate = state in {"dark_launched", "canary", "rolled_back"}
+    assert (last.outputs["candidate_url"] is not None) == has_candidate
+    assert last.outputs["candidate_revision"] == (REV2 if has_candidate else None)
+
+
+@pytest.mark.parametrize("state", list(STATES))
+def test_a_plain_up_reproduces_the_service_exactly(state: str) -> None:
+    """No release inputs: no diff, no traffic moved, whatever state the last run left."""
+    last = state_after("staging", state)
+    plain = run("staging", None, last.outputs)
+    assert plain.mocks.one(SERVICE).inputs == last.mocks.one(SERVICE).inputs
+    assert plain.outputs["release"] == last.outputs["release"]
+
+
+def test_settings_changed_without_a_release_wait_for_the_next_revision() -> None:
+    first = run("staging", release_env("deploy", 1))
+    config = stack_config(Path("environments/Pulumi.staging.yaml"))
+    config["cloudrun-ml-rollouts:memory"] = "4Gi"
+    plain = run("staging", None, first.outputs, config)
+    limits = plain.mocks.one(SERVICE).inputs["template"]["containers"][0]["resources"]["limits"]
+    assert limits["memory"] == "1Gi", "the running revision is not rebuilt by a plain up"
+    released = run("staging", release_env("deploy", 2), first.outputs, config)
+    limits = released.mocks.one(SERVICE).inputs["template"]["containers"][0]["resources"]["limits"]
+    assert limits["memory"] == "4Gi"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_revision_is_probed_pinned_and_runs_as_its_own_identity(environment: str) -> None:
+    mocks = run(environment, release_env("deploy", 7)).mocks
+    template = mocks.one(SERVICE).inputs["template"]
+    container = template["containers"][0]
+    assert "@sha256:" in container["image"]
+    assert container["image"].startswith(REGISTRY)
+    assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    env = {item["name"]: item.get("value") for item in container["envs"]}
+    assert env["ENVIRONMENT"] == environment
+    assert env["GIT_SHA"] == f"{7:040x}"
+    runtime = next(a for a in mocks.of_type("gcp:serviceaccount/account:Account") if a.name.endswith("-runtime"))
+    assert template["serviceAccount"] == f"{runtime.inputs['accountId']}@{runtime.inputs['project']}.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize(("environment", "public"), [("dev", True), ("staging", False), ("prod", False)])
+def test_only_a_public_environment_lets_all_users_invoke(environment: str, public: bool) -> None:
+    mocks = run(environment, release_env("deploy", 1)).mocks
+    members = [m.inputs["member"] for m in mocks.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")]
+    assert ("allUsers" in members) == public
+    uptime = mocks.one("gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig").inputs
+    assert uptime["httpCheck"]["path"] == "/healthz"
+    assert ("serviceAgentAuthentication" in uptime["httpCheck"]) == (not public)
+
+
+def grants_to(mocks: RecordingMocks, account_suffix: str) -> set[tuple[str, str]]:
+    account = next(a for a in mocks.of_type("gcp:serviceaccount/account:Account") if a.name.endswith(account_suffix))
+    member = f"serviceAccount:{account.inputs['accountId']}@{account.inputs['project']}.iam.gserviceaccount.com"
+    return {
+        (resource.typ.split(":")[-1], resource.inputs["role"])
+        for resource in mocks.resources
+        if resource.inputs.get("member") == member
+    }
+
+
+def test_runtime_identities_hold_only_what_they_use() -> None:
+    config = stack_config(Path("environments/Pulumi.prod.yaml"))
+    config["cloudrun-ml-rollouts:secretEnv"] = '["API_TOKEN=partner-token:3"]'
+    config["cloudrun-ml-rollouts:jobImage"] = f"{REGISTRY}/pipelines@sha256:{'c' * 64}"
+    mocks = run("prod", release_env("deploy", 1), config=config).mocks
+    assert grants_to(mocks, "-runtime") == {
+        ("BucketIAMMember", "roles/storage.objectViewer"),
+        ("IAMMember", "roles/logging.logWriter"),
+        ("IAMMember", "roles/monitoring.metricWriter"),
+        ("SecretIamMember", "roles/secretmanager.secretAccessor"),
+    }
+    assert grants_to(mocks, "-job") == {
+        ("BucketIAMMember", "roles/storage.objectUser"),
+        ("IAMMember", "roles/logging.logWriter"),
+        ("JobIamMember", "roles/run.invoker"),
+    }
+    secret = mocks.one("gcp:secretmanager/secretIamMember:SecretIamMember").inputs
+    assert secret["secretId"] == "partner-token"
+    env = mocks.one(SERVICE).inputs["template"]["containers"][0]["envs"]
+    assert {"name": "API_TOKEN", "valueSource": {"secretKeyRef": {"secret": "partner-token", "version": "3"}}} in env
+    bucket = mocks.one("gcp:storage/bucket:Bucket").inputs
+    assert bucket["publicAccessPrevention"] == "enforced"
+    assert bucket["uniformBucketLevelAccess"] is True
+    assert bucket["versioning"] == {"enabled": True}
+
+
+def test_the_retraining_job_exists_only_when_an_image_is_configured() -> None:
+    assert not run("dev", release_env("deploy", 1)).mocks.of_type("gcp:cloudrunv2/job:Job")
+    config = stack_config(Path("environments/Pulumi.dev.yaml"))
+    config["cloudrun-ml-rollouts:jobImage"] = f"{REGISTRY}/pipelines@sha256:{'c' * 64}"
+    mocks = run("dev", release_env("deploy", 1), config=config).mocks
+    job = mocks.one("gcp:cloudrunv2/job:Job").inputs
+    container = job["template"]["template"]["containers"][0]
+    assert [*container["commands"], *container["args"]] == ["python", "-m", "pipelines", "train"]
+    schedule = mocks.one("gcp:cloudscheduler/job:Job").inputs
+    assert schedule["schedule"] == "0 3 * * 1"
+    assert schedule["httpTarget"]["uri"].endswith("/jobs/fraud-scorer-retrain:run")
+
+
+def test_alerts_use_the_environment_slos() -> None:
+    mocks = run("prod", release_env("deploy", 1)).mocks
+    queries = {
+        policy.name: policy.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]["query"]
+        for policy in mocks.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
+    }
+    assert queries["monitoring-errors"].endswith("> 0.01")
+    assert 'response_code_class="5xx"' in queries["monitoring-errors"]
+    assert queries["monitoring-latency"].startswith("histogram_quantile(0.99")
+    assert queries["monitoring-latency"].endswith("> 500.0")
+    assert len(mocks.of_type("gcp:monitoring/notificationChannel:NotificationChannel")) == 1
+
+
+def test_an_impossible_request_fails_the_run_and_changes_nothing() -> None:
+    first = run("staging", release_env("deploy", 1))
+    # Pulumi reports the program's exception with the resource it was computing.
+    with pytest.raises(ValueError, match="cannot promote: there is no candidate revision"):
+        run("staging", release_env("promote"), first.outputs)
+    with pytest.raises(ValueError, match="no release yet: the first `pulumi up` needs"):
+        run("staging", None)
