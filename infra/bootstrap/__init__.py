@@ -1,0 +1,1 @@
+"""One-time setup: APIs, state bucket, registry, GitHub OIDC trust, deployer accounts."""
