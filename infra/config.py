@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pulumi
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -37,7 +38,9 @@ INGRESS = {
     "internal-and-cloud-load-balancing": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
 }
 LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}$")
-SECRET_ENV = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<secret>[a-zA-Z0-9_-]+)(:(?P<version>\w+))?$")
+SECRET_ENV = re.compile(
+    r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<secret>[a-zA-Z0-9_-]+)(:(?P<version>\w+))?$"
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DIGEST_IMAGE = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev/[^@\s]+@sha256:[0-9a-f]{64}$")
 
@@ -57,7 +60,9 @@ class StackSettings(BaseModel):
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
     region: str
     service_name: Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$")]
-    registry: Annotated[str, Field(pattern=r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[a-z0-9-]+$")]
+    registry: Annotated[
+        str, Field(pattern=r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[a-z0-9-]+$")
+    ]
     ingress: Literal["all", "internal", "internal-and-cloud-load-balancing"]
     public: bool
     cpu: Literal["1", "2", "4", "6", "8"]
@@ -80,7 +85,9 @@ class StackSettings(BaseModel):
     @classmethod
     def _known_region(cls, region: str) -> str:
         if region not in REGIONS:
-            raise ValueError(f"{region!r} is not a Cloud Run region (e.g. europe-west1, us-central1)")
+            raise ValueError(
+                f"{region!r} is not a Cloud Run region (e.g. europe-west1, us-central1)"
+            )
         return region
 
     @field_validator("secret_env")
@@ -148,7 +155,7 @@ class StackSettings(BaseModel):
         return refs
 
     def revision_spec(self) -> dict[str, Any]:
-        """What a new revision is built with; kept in the release state so a revision never drifts."""
+        """What a new revision is built with; kept in the release state so revisions never drift."""
         return {
             "cpu": self.cpu,
             "memory": self.memory,
@@ -162,7 +169,7 @@ class StackSettings(BaseModel):
 # Every project-namespace key the program reads; Pulumi.yaml declares exactly these (tested).
 SETTINGS_KEYS = tuple(
     to_camel(name)
-    for name in StackSettings.model_fields
+    for name in StackSettings.model_fields  # pylint: disable=not-an-iterable  # a dict at run time
     if name not in {"environment", "project", "region", "rollout"}
 )
 ALL_KEYS = SETTINGS_KEYS + tuple(STACK_KEYS)
@@ -193,7 +200,9 @@ def parse(environment: str, project: Any, region: Any, values: Mapping[str, Any]
     try:
         return StackSettings.model_validate(document)
     except ValidationError as error:
-        problems = [f"  {_stack_key(problem['loc'])}: {problem['msg']}" for problem in error.errors()]
+        problems = [
+            f"  {_stack_key(problem['loc'])}: {problem['msg']}" for problem in error.errors()
+        ]
         raise ConfigError(
             f"invalid configuration for stack {environment!r} "
             f"(environments/Pulumi.{environment}.yaml):\n" + "\n".join(problems)
@@ -202,8 +211,6 @@ def parse(environment: str, project: Any, region: Any, values: Mapping[str, Any]
 
 def load() -> StackSettings:
     """The running stack's settings, from pulumi.Config."""
-    import pulumi  # noqa: PLC0415  # only the Pulumi program needs the SDK loaded
-
     config, gcp = pulumi.Config(), pulumi.Config("gcp")
     values = {
         key: config.get_object(key) if key in LIST_KEYS else config.get(key) for key in ALL_KEYS

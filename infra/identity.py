@@ -23,6 +23,8 @@ def _account_id(settings: StackSettings, role: str) -> str:
 
 @dataclass(frozen=True)
 class IdentityArgs:
+    """The environment, and the bucket the identities read and write."""
+
     settings: StackSettings
     model_bucket: pulumi.Input[str]
 

@@ -16,6 +16,8 @@ RUN_API = "https://run.googleapis.com/v2"
 
 @dataclass(frozen=True)
 class RetrainingJobArgs:
+    """The environment, the identity the job runs as, and the bucket it publishes to."""
+
     settings: StackSettings
     service_account: pulumi.Input[str]
     model_bucket: pulumi.Input[str]
@@ -89,8 +91,10 @@ class RetrainingJob(pulumi.ComponentResource):
             http_target=cloudscheduler.JobHttpTargetArgs(
                 http_method="POST",
                 uri=self.job.name.apply(
-                    lambda job: f"{RUN_API}/projects/{settings.project}/locations/"
-                    f"{settings.region}/jobs/{job}:run"
+                    lambda job: (
+                        f"{RUN_API}/projects/{settings.project}/locations/"
+                        f"{settings.region}/jobs/{job}:run"
+                    )
                 ),
                 oauth_token=cloudscheduler.JobHttpTargetOauthTokenArgs(
                     service_account_email=args.service_account,

@@ -15,10 +15,14 @@ from infra.config import StackSettings
 from infra.service import LIVENESS_PATH
 
 WINDOW = "5m"
+MONITORING_AGENT_DOMAIN = "gcp-sa-monitoring-notification.iam.gserviceaccount.com"
+PromQLCondition = monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs
 
 
 @dataclass(frozen=True)
 class MonitoringArgs:
+    """The environment (its SLOs and alert e-mails) and the service to watch."""
+
     settings: StackSettings
     service_name: pulumi.Input[str]
     service_url: pulumi.Input[str]
@@ -45,14 +49,16 @@ def p99_query(settings: StackSettings, by: str = "") -> str:
 
 def dashboard_json(settings: StackSettings) -> str:
     """Traffic, errors and latency per revision: a canary is visible next to stable at a glance."""
-    per_revision = f"sum by (revision_name) (rate(run_googleapis_com:request_count{_selector(settings)}[{WINDOW}]))"
+    requests = f"run_googleapis_com:request_count{_selector(settings)}"
+    instances = f"run_googleapis_com:container_instance_count{_selector(settings)}"
+    per_revision = f"sum by (revision_name) (rate({requests}[{WINDOW}]))"
     tiles = [
         ("Requests/s by revision", per_revision),
         ("5xx ratio", error_ratio_query(settings)),
         ("p99 latency (ms) by revision", p99_query(settings, ", revision_name")),
         (
             "Instances by revision",
-            f"sum by (revision_name) (run_googleapis_com:container_instance_count{_selector(settings)})",
+            f"sum by (revision_name) ({instances})",
         ),
     ]
     return json.dumps(
@@ -70,7 +76,10 @@ def dashboard_json(settings: StackSettings) -> str:
                             "title": title,
                             "xyChart": {
                                 "dataSets": [
-                                    {"timeSeriesQuery": {"prometheusQuery": query}, "plotType": "LINE"}
+                                    {
+                                        "timeSeriesQuery": {"prometheusQuery": query},
+                                        "plotType": "LINE",
+                                    }
                                 ]
                             },
                         },
@@ -126,7 +135,8 @@ class Monitoring(pulumi.ComponentResource):
                 documentation=monitoring.AlertPolicyDocumentationArgs(
                     mime_type="text/markdown",
                     content=(
-                        f"The {settings.environment} SLO is breached over {WINDOW}. If a rollout is "
+                        f"The {settings.environment} SLO is breached over {WINDOW}. If a rollout "
+                        "is "
                         "in progress its gates will roll it back; otherwise run the rollback "
                         "workflow, or see the dashboard to find the revision at fault."
                     ),
@@ -134,7 +144,7 @@ class Monitoring(pulumi.ComponentResource):
                 conditions=[
                     monitoring.AlertPolicyConditionArgs(
                         display_name=title,
-                        condition_prometheus_query_language=monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
+                        condition_prometheus_query_language=PromQLCondition(
                             query=query, duration="300s", evaluation_interval="60s"
                         ),
                     )
@@ -156,7 +166,7 @@ class Monitoring(pulumi.ComponentResource):
                 name=args.service_name,
                 role="roles/run.invoker",
                 member=project_number.apply(
-                    lambda number: f"serviceAccount:service-{number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
+                    lambda number: f"serviceAccount:service-{number}@{MONITORING_AGENT_DOMAIN}"
                 ),
                 opts=child,
             )

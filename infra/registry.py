@@ -11,11 +11,14 @@ import pulumi
 from pulumi_gcp import artifactregistry
 
 KEEP_RECENT_VERSIONS = 30
+KeepMostRecent = artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs
 DELETE_UNTAGGED_AFTER = f"{14 * 24 * 3600}s"
 
 
 @dataclass(frozen=True)
 class RegistryArgs:
+    """Where the repository lives and what it is called."""
+
     project: str
     region: str
     repository_id: str
@@ -43,9 +46,7 @@ class Registry(pulumi.ComponentResource):
                 artifactregistry.RepositoryCleanupPolicyArgs(
                     id="keep-recent",
                     action="KEEP",
-                    most_recent_versions=artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
-                        keep_count=KEEP_RECENT_VERSIONS
-                    ),
+                    most_recent_versions=KeepMostRecent(keep_count=KEEP_RECENT_VERSIONS),
                 ),
                 artifactregistry.RepositoryCleanupPolicyArgs(
                     id="delete-old-untagged",

@@ -37,7 +37,7 @@ class Revision:
 
 @dataclass(frozen=True)
 class ReleaseState:
-    """Which revisions serve and how much; `sequence` counts deploys so revision names never repeat."""
+    """Which revisions serve, how much; `sequence` counts deploys so revision names never repeat."""
 
     sequence: int
     phase: Phase
@@ -99,10 +99,12 @@ class ReleaseRequest:
 
 
 def revision_name(service: str, git_sha: str, sequence: int) -> str:
-    """`<service>-<sha7>-<sequence>`: Cloud Run wants the service name as prefix, <= 63 characters."""
+    """`<service>-<sha7>-<sequence>`: prefixed by the service name, <= 63 characters (Cloud Run)."""
     name = f"{service}-{git_sha[:7]}-{sequence:03d}"
     if len(name) > 63:
-        raise ReleaseError(f"revision name {name!r} is longer than 63 characters: shorten serviceName")
+        raise ReleaseError(
+            f"revision name {name!r} is longer than 63 characters: shorten serviceName"
+        )
     return name
 
 

@@ -1,9 +1,10 @@
-"""The Cloud Run v2 service: one template (the newest revision) and a traffic list per release state.
+"""The Cloud Run v2 service: one template (the newest revision), traffic for every release state.
 
 Revisions are named explicitly and never rebuilt: the template comes from the release state's
 newest revision and the settings recorded with it, so a plain `pulumi up` reproduces it exactly.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ LIVENESS_PATH = "/healthz"
 
 @dataclass(frozen=True)
 class CloudRunServiceArgs:
+    """The environment, its release state (from the last run plus any request), its identity."""
+
     settings: StackSettings
     release: pulumi.Output[ReleaseState]
     service_account: pulumi.Input[str]
@@ -108,7 +111,7 @@ def traffic(state: ReleaseState) -> list[cloudrunv2.ServiceTrafficArgs]:
     ]
 
 
-def _tagged_uri(statuses: list[Any] | None, tag: str) -> str | None:
+def _tagged_uri(statuses: Sequence[Any] | None, tag: str) -> str | None:
     for status in statuses or []:
         fields = status if isinstance(status, dict) else vars(status)
         if fields.get("tag") == tag:

@@ -51,10 +51,12 @@ def resolve_release(
 
 
 def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """The whole environment; `environ` carries the RELEASE_* request, if any. Returns the exports."""
+    """The whole environment; `environ` carries any RELEASE_* request. Returns the exports."""
     settings = config.load()
     request = ReleaseRequest.from_environ(environ)
-    release = previous_release().apply(lambda previous: resolve_release(previous, request, settings))
+    release = previous_release().apply(
+        lambda previous: resolve_release(previous, request, settings)
+    )
 
     models = ModelBucket("models", ModelBucketArgs(settings))
     identities = Identities("identity", IdentityArgs(settings, models.bucket.name))

@@ -16,6 +16,8 @@ NONCURRENT_VERSIONS_KEPT = 5
 
 @dataclass(frozen=True)
 class ModelBucketArgs:
+    """The environment the bucket belongs to."""
+
     settings: StackSettings
 
 
@@ -46,8 +48,6 @@ class ModelBucket(pulumi.ComponentResource):
             ],
             force_destroy=not settings.deletion_protection,
             labels=settings.label_map,
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=settings.deletion_protection
-            ),
+            opts=pulumi.ResourceOptions(parent=self, protect=settings.deletion_protection),
         )
         self.register_outputs({"name": self.bucket.name, "url": self.bucket.url})

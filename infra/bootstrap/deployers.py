@@ -30,6 +30,8 @@ def grant_condition() -> str:
 
 @dataclass(frozen=True)
 class DeployerArgs:
+    """Which environment, where its project is, and who may impersonate its deployer."""
+
     environment: str
     home_project: str
     environment_project: str

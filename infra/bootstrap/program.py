@@ -31,7 +31,7 @@ def bootstrap() -> dict[str, Any]:
     settings = bootstrap_settings.load()
     apis = [
         projects.Service(
-            f"api-{project}-{api.split('.')[0]}",
+            f"api-{project}-{api.split('.', maxsplit=1)[0]}",
             project=project,
             service=api,
             disable_on_destroy=False,  # other workloads in the project may rely on it
@@ -88,7 +88,9 @@ def bootstrap() -> dict[str, Any]:
             repository=registry.repository.repository_id,
             role="roles/artifactregistry.reader",
             member=number.apply(
-                lambda n: f"serviceAccount:service-{n}@serverless-robot-prod.iam.gserviceaccount.com"
+                lambda n: (
+                    f"serviceAccount:service-{n}@serverless-robot-prod.iam.gserviceaccount.com"
+                )
             ),
             opts=after_apis,
         )

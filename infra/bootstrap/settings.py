@@ -3,6 +3,7 @@
 import re
 from typing import Annotated, Any
 
+import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from infra.config import REGIONS, ConfigError
@@ -50,8 +51,6 @@ class BootstrapSettings(BaseModel):
 
 
 def load() -> BootstrapSettings:
-    import pulumi  # noqa: PLC0415  # only the Pulumi program needs the SDK loaded
-
     config, gcp = pulumi.Config(), pulumi.Config("gcp")
     try:
         return BootstrapSettings(

@@ -20,7 +20,9 @@ ATTRIBUTE_MAPPING = {
 }
 
 
-def attribute_condition(repository: str, ref: str | None = None, environment: str | None = None) -> str:
+def attribute_condition(
+    repository: str, ref: str | None = None, environment: str | None = None
+) -> str:
     """CEL the provider checks on every token (a missing claim fails the check, as it should)."""
     clauses = [f"assertion.repository == '{repository}'"]
     if ref:
@@ -32,6 +34,8 @@ def attribute_condition(repository: str, ref: str | None = None, environment: st
 
 @dataclass(frozen=True)
 class GitHubTrustArgs:
+    """The home project, the one repository trusted, and the only ref that may deploy prod."""
+
     project: str
     repository: str
     prod_ref: str
@@ -79,5 +83,7 @@ class GitHubTrust(pulumi.ComponentResource):
 
     def principal_set(self, prod: bool) -> pulumi.Output[str]:
         return self.pools[prod].name.apply(
-            lambda pool: f"principalSet://iam.googleapis.com/{pool}/attribute.repository/{self.repository}"
+            lambda pool: (
+                f"principalSet://iam.googleapis.com/{pool}/attribute.repository/{self.repository}"
+            )
         )

@@ -40,26 +40,33 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "pulumi:pulumi:StackReference":
             outputs = {"name": args.inputs["name"], "outputs": dict(self.previous)}
         elif args.typ == "gcp:serviceaccount/account:Account":
-            outputs["email"] = f"{args.inputs['accountId']}@{args.inputs['project']}.iam.gserviceaccount.com"
+            outputs["email"] = (
+                f"{args.inputs['accountId']}@{args.inputs['project']}.iam.gserviceaccount.com"
+            )
         elif args.typ == "gcp:cloudrunv2/service:Service":
             base = f"{args.inputs['name']}-xyz-ew.a.run.app"
             outputs["uri"] = f"https://{base}"
             outputs["trafficStatuses"] = [
-                {**target, "uri": f"https://{target['tag']}---{base}"} if target.get("tag") else target
+                {**target, "uri": f"https://{target['tag']}---{base}"}
+                if target.get("tag")
+                else target
                 for target in args.inputs.get("traffics", [])
             ]
         elif args.typ == "gcp:storage/bucket:Bucket":
             outputs["url"] = f"gs://{args.inputs['name']}"
-        elif args.typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
-            outputs["name"] = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{args.inputs['workloadIdentityPoolId']}"
-        elif args.typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
-            outputs["name"] = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{args.inputs['workloadIdentityPoolId']}/providers/{args.inputs['workloadIdentityPoolProviderId']}"
+        elif args.typ.startswith("gcp:iam/workloadIdentityPool"):
+            pools = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools"
+            outputs["name"] = f"{pools}/{args.inputs['workloadIdentityPoolId']}"
+            if "workloadIdentityPoolProviderId" in args.inputs:
+                outputs["name"] += f"/providers/{args.inputs['workloadIdentityPoolProviderId']}"
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        if args.token == "gcp:organizations/getProject:getProject":
-            return {"number": PROJECT_NUMBER, "projectId": args.args.get("projectId")}
-        return {}
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105  # an invoke name
+            return {"number": PROJECT_NUMBER, "projectId": args.args.get("projectId")}, []
+        return {}, []
 
     def of_type(self, typ: str) -> list[Resource]:
         return [resource for resource in self.resources if resource.typ == typ]

@@ -16,7 +16,7 @@ def stack_file(environment: str) -> dict[str, Any]:
 
 
 def declared() -> dict[str, Any]:
-    return yaml.safe_load(Path("Pulumi.yaml").read_text())["config"]
+    return yaml.safe_load(Path("Pulumi.yaml").read_text(encoding="utf-8"))["config"]
 
 
 def test_the_three_environments_set_the_same_keys() -> None:
@@ -41,7 +41,11 @@ def test_the_declared_defaults_are_themselves_valid() -> None:
     defaults = {key: declaration["default"] for key, declaration in declared().items()}
     defaults["registry"] = "europe-west1-docker.pkg.dev/my-ml-shared/services"
     settings = StackSettings.model_validate(
-        {key: value for key, value in defaults.items() if not key.startswith(("rollout", "gate", "slo"))}
+        {
+            key: value
+            for key, value in defaults.items()
+            if not key.startswith(("rollout", "gate", "slo"))
+        }
         | {"environment": "dev", "project": "my-ml-dev", "region": "europe-west1"}
         | {"rollout": load_policy("staging")}
     )

@@ -36,7 +36,7 @@ def run(
 
 @functools.cache
 def state_after(environment: str, state: str) -> Run:
-    """The requests of `state` applied one run after another, as successive CI jobs would apply them."""
+    """The requests of `state` applied run after run, as successive CI jobs would apply them."""
     last: Run | None = None
     for request in STATES[state]:
         last = run(environment, request, last.outputs if last else None)
@@ -47,7 +47,11 @@ def state_after(environment: str, state: str) -> Run:
 STATES = {
     "stable": [release_env("deploy", 1)],
     "dark_launched": [release_env("deploy", 1), release_env("deploy", 2)],
-    "canary": [release_env("deploy", 1), release_env("deploy", 2), release_env("canary", percent=25)],
+    "canary": [
+        release_env("deploy", 1),
+        release_env("deploy", 2),
+        release_env("canary", percent=25),
+    ],
     "promoted": [
         release_env("deploy", 1),
         release_env("deploy", 2),
@@ -131,14 +135,26 @@ def test_the_revision_is_probed_pinned_and_runs_as_its_own_identity(environment:
     env = {item["name"]: item.get("value") for item in container["envs"]}
     assert env["ENVIRONMENT"] == environment
     assert env["GIT_SHA"] == f"{7:040x}"
-    runtime = next(a for a in mocks.of_type("gcp:serviceaccount/account:Account") if a.name.endswith("-runtime"))
-    assert template["serviceAccount"] == f"{runtime.inputs['accountId']}@{runtime.inputs['project']}.iam.gserviceaccount.com"
+    runtime = next(
+        a
+        for a in mocks.of_type("gcp:serviceaccount/account:Account")
+        if a.name.endswith("-runtime")
+    )
+    assert (
+        template["serviceAccount"]
+        == f"{runtime.inputs['accountId']}@{runtime.inputs['project']}.iam.gserviceaccount.com"
+    )
 
 
-@pytest.mark.parametrize(("environment", "public"), [("dev", True), ("staging", False), ("prod", False)])
+@pytest.mark.parametrize(
+    ("environment", "public"), [("dev", True), ("staging", False), ("prod", False)]
+)
 def test_only_a_public_environment_lets_all_users_invoke(environment: str, public: bool) -> None:
     mocks = run(environment, release_env("deploy", 1)).mocks
-    members = [m.inputs["member"] for m in mocks.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")]
+    members = [
+        m.inputs["member"]
+        for m in mocks.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
+    ]
     assert ("allUsers" in members) == public
     uptime = mocks.one("gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig").inputs
     assert uptime["httpCheck"]["path"] == "/healthz"
@@ -146,8 +162,13 @@ def test_only_a_public_environment_lets_all_users_invoke(environment: str, publi
 
 
 def grants_to(mocks: RecordingMocks, account_suffix: str) -> set[tuple[str, str]]:
-    account = next(a for a in mocks.of_type("gcp:serviceaccount/account:Account") if a.name.endswith(account_suffix))
-    member = f"serviceAccount:{account.inputs['accountId']}@{account.inputs['project']}.iam.gserviceaccount.com"
+    account = next(
+        a
+        for a in mocks.of_type("gcp:serviceaccount/account:Account")
+        if a.name.endswith(account_suffix)
+    )
+    email = f"{account.inputs['accountId']}@{account.inputs['project']}.iam.gserviceaccount.com"
+    member = f"serviceAccount:{email}"
     return {
         (resource.typ.split(":")[-1], resource.inputs["role"])
         for resource in mocks.resources
@@ -174,7 +195,10 @@ def test_runtime_identities_hold_only_what_they_use() -> None:
     secret = mocks.one("gcp:secretmanager/secretIamMember:SecretIamMember").inputs
     assert secret["secretId"] == "partner-token"
     env = mocks.one(SERVICE).inputs["template"]["containers"][0]["envs"]
-    assert {"name": "API_TOKEN", "valueSource": {"secretKeyRef": {"secret": "partner-token", "version": "3"}}} in env
+    assert {
+        "name": "API_TOKEN",
+        "valueSource": {"secretKeyRef": {"secret": "partner-token", "version": "3"}},
+    } in env
     bucket = mocks.one("gcp:storage/bucket:Bucket").inputs
     assert bucket["publicAccessPrevention"] == "enforced"
     assert bucket["uniformBucketLevelAccess"] is True

@@ -1,0 +1,1 @@
+"""The policy pack every environment stack is previewed and deployed with."""

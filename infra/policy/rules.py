@@ -1,0 +1,182 @@
+"""The guardrails, as plain validate functions so they are unit-tested without the analyzer.
+
+Each reads a resource's engine-shaped properties (camelCase keys) and reports what is wrong and
+how to fix it. Whether an environment may be public comes from its own stack file, the same
+source the program reads, so the pack and the program cannot disagree.
+"""
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from infra.config import ConfigError, StackSettings, load_file
+
+ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
+SERVICE = "gcp:cloudrunv2/service:Service"
+JOB = "gcp:cloudrunv2/job:Job"
+BUCKET = "gcp:storage/bucket:Bucket"
+INVOKER_GRANTS = {
+    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+    "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
+    "gcp:cloudrun/iamMember:IamMember",
+    "gcp:cloudrun/iamBinding:IamBinding",
+}
+BUCKET_GRANTS = {
+    "gcp:storage/bucketIAMMember:BucketIAMMember",
+    "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+    "gcp:storage/bucketAccessControl:BucketAccessControl",
+    "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+}
+PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
+REQUIRED_LABELS = ("environment", "service", "managed-by")
+IMAGE = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
+def stack_of(urn: str) -> str:
+    """`urn:pulumi:<stack>::<project>::<type>::<name>` -> <stack>."""
+    return urn.split(":")[2] if urn.startswith("urn:pulumi:") else ""
+
+
+@cache
+def stack_settings(stack: str) -> StackSettings | None:
+    try:
+        return load_file(stack, ENVIRONMENTS_DIR)
+    except ConfigError:
+        return None
+
+
+def _members(props: Mapping[str, Any]) -> list[str]:
+    return [
+        str(m) for m in [props.get("member"), props.get("entity"), *props.get("members", [])] if m
+    ]
+
+
+def _containers(args: ResourceValidationArgs) -> Iterator[Mapping[str, Any]]:
+    template = args.props.get("template") or {}
+    if args.resource_type == JOB:
+        template = template.get("template") or {}
+    yield from template.get("containers") or []
+
+
+def no_public_invoker(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    public = [m for m in _members(args.props) if m in PUBLIC_MEMBERS]
+    opened = args.resource_type == SERVICE and args.props.get("invokerIamDisabled") is True
+    if not (public and args.resource_type in INVOKER_GRANTS) and not opened:
+        return
+    settings = stack_settings(stack_of(args.urn))
+    if settings is None or not settings.public:
+        report(
+            f"{args.name} lets anyone invoke the service, but environments/Pulumi."
+            f"{stack_of(args.urn)}.yaml does not say `public: true`; remove the grant, or make "
+            "the environment public on purpose in its stack file.",
+            None,
+        )
+
+
+def images_by_digest(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for container in _containers(args):
+        image = str(container.get("image", ""))
+        if not IMAGE.match(image):
+            report(
+                f"image {image!r} of {args.name} must come from Artifact Registry by digest "
+                "(REGION-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...): a tag can change.",
+                None,
+            )
+
+
+def labels_present(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    labels = args.props.get("labels") or {}
+    missing = [label for label in REQUIRED_LABELS if not labels.get(label)]
+    if missing:
+        report(
+            f"{args.name} lacks the labels {missing}; cost reports and ownership need them.", None
+        )
+
+
+def prod_stays_warm(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if stack_of(args.urn) != "prod":
+        return
+    scaling = args.props.get("scaling") or {}
+    if int(scaling.get("minInstanceCount") or 0) < 1:
+        report(
+            f"{args.name} may scale to zero in prod (seconds of cold start): minInstances >= 1.",
+            None,
+        )
+
+
+def limits_set(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for container in _containers(args):
+        limits = (container.get("resources") or {}).get("limits") or {}
+        missing = [key for key in ("cpu", "memory") if not limits.get(key)]
+        if missing:
+            report(f"{args.name} sets no {' or '.join(missing)} limit; size it explicitly.", None)
+
+
+def buckets_private(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == BUCKET:
+        if args.props.get("publicAccessPrevention") != "enforced":
+            report(f"bucket {args.name} must set publicAccessPrevention: enforced.", None)
+        if args.props.get("uniformBucketLevelAccess") is not True:
+            report(
+                f"bucket {args.name} must use uniform bucket-level access (no object ACLs).", None
+            )
+    elif any(m in PUBLIC_MEMBERS for m in _members(args.props)):
+        report(f"{args.name} makes a bucket public; grant a specific principal instead.", None)
+
+
+def _policy(
+    name: str,
+    description: str,
+    validate: Callable[[ResourceValidationArgs, ReportViolation], None],
+    types: set[str],
+) -> ResourceValidationPolicy:
+    def scoped(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type in types:
+            validate(args, report)
+
+    return ResourceValidationPolicy(name=name, description=description, validate=scoped)
+
+
+POLICIES: list[ResourceValidationPolicy] = [
+    _policy(
+        "no-public-invoker",
+        "Only an environment declared public lets allUsers invoke it.",
+        no_public_invoker,
+        INVOKER_GRANTS | {SERVICE},
+    ),
+    _policy(
+        "images-by-digest",
+        "Images come from Artifact Registry by digest.",
+        images_by_digest,
+        {SERVICE, JOB},
+    ),
+    _policy(
+        "labels-present",
+        "Services, jobs and buckets carry ownership labels.",
+        labels_present,
+        {SERVICE, JOB, BUCKET},
+    ),
+    _policy(
+        "prod-min-instances", "Prod keeps at least one instance warm.", prod_stays_warm, {SERVICE}
+    ),
+    _policy(
+        "cpu-memory-limits",
+        "Every container sets CPU and memory limits.",
+        limits_set,
+        {SERVICE, JOB},
+    ),
+    _policy(
+        "buckets-not-public",
+        "Buckets are private: enforced prevention, uniform access, no public grants.",
+        buckets_private,
+        {BUCKET} | BUCKET_GRANTS,
+    ),
+]
