@@ -1,0 +1,249 @@
+"""Preflight for keyless deploys: walk GitHub OIDC -> STS -> deployer -> project permissions, and
+say in plain words which link is missing.
+
+Run it in the deploy job before `pulumi up` (`make preflight ENV=prod`). Each step uses only what
+the previous one produced, so the first failure is the cause; the fix names the workflow line or
+the bootstrap setting to change.
+"""
+
+import argparse
+import base64
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+STS_URL = "https://sts.googleapis.com/v1/token"
+IAM_CREDENTIALS = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts"
+RESOURCE_MANAGER = "https://cloudresourcemanager.googleapis.com/v1/projects"
+BOOTSTRAP_STACK = Path(__file__).parent / "bootstrap" / "Pulumi.main.yaml"
+# A sample of what `pulumi up` of an environment does; each maps to one deployer role.
+REQUIRED_PERMISSIONS = (
+    "run.services.update",
+    "run.services.setIamPolicy",
+    "iam.serviceAccounts.actAs",
+    "iam.serviceAccounts.create",
+    "storage.buckets.update",
+    "monitoring.alertPolicies.update",
+    "cloudscheduler.jobs.update",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One link of the chain: whether it held, and what to do if not."""
+
+    ok: bool
+    check: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the bootstrap stack trusts, and what this environment's deploy needs."""
+
+    environment: str
+    repository: str
+    prod_ref: str
+    provider: str
+    service_account: str
+    project: str
+
+
+def decode_claims(token: str) -> dict[str, Any]:
+    """The JWT's payload, unverified: STS verifies it; here it only explains a refusal."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def check_claims(claims: Mapping[str, Any], expected: Expectation) -> list[Finding]:
+    findings = [
+        Finding(
+            claims.get("repository") == expected.repository,
+            "token repository",
+            f"token is from {claims.get('repository')!r}; the provider trusts only "
+            f"{expected.repository!r} (bootstrap `githubRepository`)",
+        )
+    ]
+    if expected.environment == "prod":
+        findings += [
+            Finding(
+                claims.get("environment") == "prod",
+                "token environment",
+                f"token environment is {claims.get('environment')!r}: the job must declare "
+                "`environment: prod` so GitHub's approval rules apply and the claim is present",
+            ),
+            Finding(
+                claims.get("ref") == expected.prod_ref,
+                "token ref",
+                f"token ref is {claims.get('ref')!r}; prod deploys only from {expected.prod_ref}",
+            ),
+        ]
+    return findings
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message", error))  # pyright: ignore[reportUnknownMemberType]
+    return str(body.get("error_description") or error or body)
+
+
+def exchange(client: httpx.Client, token: str, expected: Expectation) -> tuple[str | None, Finding]:
+    response = client.post(
+        STS_URL,
+        json={
+            "grantType": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "audience": f"//iam.googleapis.com/{expected.provider}",
+            "scope": "https://www.googleapis.com/auth/cloud-platform",
+            "requestedTokenType": "urn:ietf:params:oauth:token-type:access_token",
+            "subjectTokenType": "urn:ietf:params:oauth:token-type:jwt",
+            "subjectToken": token,
+        },
+    )
+    if response.status_code == 200:
+        return response.json()["access_token"], Finding(True, "token exchange", "STS accepted")
+    text = _error_text(response)
+    if "attribute condition" in text:
+        advice = "the provider's attribute condition refused this token (see the claim checks)"
+    elif "audience" in text or "does not exist" in text or "not found" in text.lower():
+        advice = (
+            f"no provider {expected.provider!r}: set GCP_WORKLOAD_IDENTITY_PROVIDER"
+            f"{'_PROD' if expected.environment == 'prod' else ''} to the bootstrap output"
+        )
+    else:
+        advice = "STS refused the token"
+    return None, Finding(False, "token exchange", f"{advice}: {text}")
+
+
+def impersonate(
+    client: httpx.Client, federated: str, expected: Expectation
+) -> tuple[str | None, Finding]:
+    response = client.post(
+        f"{IAM_CREDENTIALS}/{expected.service_account}:generateAccessToken",
+        headers={"Authorization": f"Bearer {federated}"},
+        json={"scope": ["https://www.googleapis.com/auth/cloud-platform"]},
+    )
+    if response.status_code == 200:
+        return response.json()["accessToken"], Finding(
+            True, "impersonation", expected.service_account
+        )
+    if response.status_code == 404:
+        advice = f"{expected.service_account} does not exist: run the bootstrap stack"
+    else:
+        advice = (
+            f"{expected.service_account} does not trust this workflow: it needs "
+            "roles/iam.workloadIdentityUser for principalSet://.../attribute.repository/"
+            f"{expected.repository} (the bootstrap stack grants it), and prod only via the "
+            "github-prod pool"
+        )
+    return None, Finding(False, "impersonation", f"{advice} ({_error_text(response)})")
+
+
+def check_permissions(client: httpx.Client, access: str, expected: Expectation) -> Finding:
+    response = client.post(
+        f"{RESOURCE_MANAGER}/{expected.project}:testIamPermissions",
+        headers={"Authorization": f"Bearer {access}"},
+        json={"permissions": list(REQUIRED_PERMISSIONS)},
+    )
+    if response.status_code != 200:
+        return Finding(
+            False, "permissions", f"cannot read {expected.project}: {_error_text(response)}"
+        )
+    granted = set(response.json().get("permissions", []))
+    missing = [p for p in REQUIRED_PERMISSIONS if p not in granted]
+    detail = f"missing on {expected.project}: {', '.join(missing)} (re-run the bootstrap stack)"
+    return Finding(not missing, "permissions", detail if missing else "all present")
+
+
+def github_token(environ: Mapping[str, str], client: httpx.Client, audience: str) -> str | None:
+    url, bearer = (
+        environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"),
+        environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+    )
+    if not url or not bearer:
+        return None
+    response = client.get(
+        url, params={"audience": audience}, headers={"Authorization": f"Bearer {bearer}"}
+    )
+    response.raise_for_status()
+    return str(response.json()["value"])
+
+
+def run_preflight(
+    expected: Expectation, environ: Mapping[str, str], client: httpx.Client
+) -> list[Finding]:
+    """Every link checked in order; it stops at the first one that cannot be crossed."""
+    token = github_token(environ, client, f"//iam.googleapis.com/{expected.provider}")
+    if token is None:
+        return [
+            Finding(
+                False,
+                "GitHub OIDC token",
+                "no OIDC token: run in GitHub Actions with `permissions: id-token: write`",
+            )
+        ]
+    findings = [
+        Finding(True, "GitHub OIDC token", "issued"),
+        *check_claims(decode_claims(token), expected),
+    ]
+    federated, finding = exchange(client, token, expected)
+    findings.append(finding)
+    if federated is None:
+        return findings
+    access, finding = impersonate(client, federated, expected)
+    findings.append(finding)
+    if access is not None:
+        findings.append(check_permissions(client, access, expected))
+    return findings
+
+
+def expectation_for(
+    environment: str, environ: Mapping[str, str], bootstrap: Path = BOOTSTRAP_STACK
+) -> Expectation:
+    """What to expect, from the bootstrap stack file and the variables the bootstrap printed."""
+    config = yaml.safe_load(bootstrap.read_text(encoding="utf-8"))["config"]
+    key = "cloudrun-ml-rollouts-bootstrap"
+    projects = dict(entry.split("=", 1) for entry in config[f"{key}:environmentProjects"])
+    suffix = "_PROD" if environment == "prod" else ""
+    return Expectation(
+        environment=environment,
+        repository=config[f"{key}:githubRepository"],
+        prod_ref=config.get(f"{key}:prodRef", "refs/heads/main"),
+        provider=environ.get(f"GCP_WORKLOAD_IDENTITY_PROVIDER{suffix}", ""),
+        service_account=environ.get(f"GCP_DEPLOYER_{environment.upper()}", ""),
+        project=projects[environment],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.preflight", description=__doc__)
+    parser.add_argument("--environment", choices=["dev", "staging", "prod"], required=True)
+    arguments = parser.parse_args(argv)
+    expected = expectation_for(arguments.environment, os.environ)
+    if not expected.provider or not expected.service_account:
+        print(
+            "error: set GCP_WORKLOAD_IDENTITY_PROVIDER(_PROD) and GCP_DEPLOYER_<ENV> from "
+            "`pulumi stack output github_variables` of the bootstrap stack",
+            file=sys.stderr,
+        )
+        return 2
+    with httpx.Client(timeout=20) as client:
+        findings = run_preflight(expected, os.environ, client)
+    for finding in findings:
+        print(f"{'ok  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
+    return 0 if all(f.ok for f in findings) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
