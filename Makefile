@@ -35,13 +35,13 @@ bench-rollout: $(UV)  ## time to rollback and failed requests per fault, false-r
 	$(RUN) python -m benchmarks.rollouts
 
 preview: $(UV)  ## what `pulumi up` would change in ENV (dev, staging, prod), checked by the policy pack
-	$(RUN) pulumi preview --stack $(ENV) --policy-pack infra/policy --diff
+	$(RUN) pulumi stack select --create $(ENV) && $(RUN) pulumi preview --stack $(ENV) --policy-pack infra/policy --diff
 
 up: $(UV)  ## apply ENV's stack with the policy pack; RELEASE_* variables ask for a release step
-	$(RUN) pulumi up --stack $(ENV) --policy-pack infra/policy --yes
+	$(RUN) pulumi stack select --create $(ENV) && $(RUN) pulumi up --stack $(ENV) --policy-pack infra/policy --yes
 
 bootstrap: $(UV)  ## the one-time stack in infra/bootstrap (APIs, state, registry, GitHub trust)
-	cd infra/bootstrap && $(UV) run --frozen pulumi up --stack main
+	$(RUN) pulumi stack select --create main --cwd infra/bootstrap && $(RUN) pulumi up --stack main --cwd infra/bootstrap
 
 preflight: $(UV)  ## check GitHub OIDC claims and IAM for ENV, explaining what is missing
 	$(RUN) python -m infra.preflight --environment $(ENV)
