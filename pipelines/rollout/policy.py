@@ -135,7 +135,9 @@ def load_policy(environment: str, root: Path = ENVIRONMENTS_DIR) -> RolloutPolic
         raise PolicyError(f"{path} is not valid YAML: {error}") from error
     section = _rollout_section(document, environment)
     if section is None:
-        where = "a `rollout` section" if environment == "local" else f"`{PULUMI_PROJECT}:rollout*` keys"
+        where = (
+            "a `rollout` section" if environment == "local" else f"`{PULUMI_PROJECT}:rollout*` keys"
+        )
         raise PolicyError(f"{path} has no {where}")
     try:
         return RolloutPolicy.model_validate(section)
