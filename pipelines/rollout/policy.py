@@ -80,8 +80,8 @@ def policy_file(environment: str, root: Path = ENVIRONMENTS_DIR) -> Path:
     return root / ("local.yaml" if environment == "local" else f"Pulumi.{environment}.yaml")
 
 
-# The flat keys of the rollout policy in environments/Pulumi.<env>.yaml (Pulumi's project config can
-# declare only strings, integers, booleans and arrays, not objects), and where each sits in the policy.
+# The flat keys of the rollout policy in environments/Pulumi.<env>.yaml, and where each sits in the
+# policy: Pulumi's project config declares only strings, integers, booleans and arrays, not objects.
 STACK_KEYS: dict[str, tuple[str, ...]] = {
     "rolloutSteps": ("steps",),
     "rolloutBakeSeconds": ("bake_seconds",),
