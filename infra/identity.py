@@ -16,6 +16,11 @@ SERVICE_PROJECT_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWrit
 JOB_PROJECT_ROLES = ("roles/logging.logWriter",)
 
 
+def member(email: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The IAM member string of a service account."""
+    return pulumi.Output.from_input(email).apply(lambda address: f"serviceAccount:{address}")
+
+
 def _account_id(settings: StackSettings, role: str) -> str:
     """Unique per environment even when environments share a project (6-30 characters)."""
     return f"{settings.service_name[:17]}-{settings.environment[:4]}-{role}"
@@ -55,8 +60,8 @@ class Identities(pulumi.ComponentResource):
             project=settings.project,
             opts=child,
         )
-        service_member = self.service_account.email.apply(lambda email: f"serviceAccount:{email}")
-        job_member = self.job_account.email.apply(lambda email: f"serviceAccount:{email}")
+        service_member = member(self.service_account.email)
+        job_member = member(self.job_account.email)
 
         # Grants on the bucket itself, not the project: other buckets stay out of reach.
         storage.BucketIAMMember(
@@ -73,22 +78,18 @@ class Identities(pulumi.ComponentResource):
             member=job_member,
             opts=child,
         )
-        for role in SERVICE_PROJECT_ROLES:
-            projects.IAMMember(
-                f"{name}-runtime-{role.split('/')[1]}",
-                project=settings.project,
-                role=role,
-                member=service_member,
-                opts=child,
-            )
-        for role in JOB_PROJECT_ROLES:
-            projects.IAMMember(
-                f"{name}-job-{role.split('/')[1]}",
-                project=settings.project,
-                role=role,
-                member=job_member,
-                opts=child,
-            )
+        for who, grantee, roles in (
+            ("runtime", service_member, SERVICE_PROJECT_ROLES),
+            ("job", job_member, JOB_PROJECT_ROLES),
+        ):
+            for role in roles:
+                projects.IAMMember(
+                    f"{name}-{who}-{role.split('/')[1]}",
+                    project=settings.project,
+                    role=role,
+                    member=grantee,
+                    opts=child,
+                )
         # One accessor grant per secret the service declares, on that secret alone.
         for env_name, (secret_id, _version) in sorted(settings.secret_refs.items()):
             secretmanager.SecretIamMember(

@@ -10,6 +10,7 @@ import pulumi
 from pulumi_gcp import cloudrunv2, cloudscheduler
 
 from infra.config import StackSettings
+from infra.identity import member
 
 RUN_API = "https://run.googleapis.com/v2"
 
@@ -75,9 +76,7 @@ class RetrainingJob(pulumi.ComponentResource):
             location=settings.region,
             name=self.job.name,
             role="roles/run.invoker",
-            member=pulumi.Output.from_input(args.service_account).apply(
-                lambda email: f"serviceAccount:{email}"
-            ),
+            member=member(args.service_account),
             opts=child,
         )
         self.schedule = cloudscheduler.Job(

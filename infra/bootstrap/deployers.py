@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import artifactregistry, projects, serviceaccount, storage
 
+from infra.identity import member
+
 # Roles on the environment's project, each for resources the environment stack manages.
 DEPLOYER_ROLES = (
     "roles/run.admin",  # services, revisions, traffic, jobs and their invoker policies
@@ -57,7 +59,7 @@ class Deployer(pulumi.ComponentResource):
             description=f"Impersonated by GitHub Actions to deploy {args.environment}; no keys.",
             opts=child,
         )
-        member = self.account.email.apply(lambda email: f"serviceAccount:{email}")
+        deployer = member(self.account.email)
         serviceaccount.IAMMember(
             f"{name}-github-impersonates",
             service_account_id=self.account.name,
@@ -70,14 +72,14 @@ class Deployer(pulumi.ComponentResource):
                 f"{name}-{role.split('/')[1]}",
                 project=args.environment_project,
                 role=role,
-                member=member,
+                member=deployer,
                 opts=child,
             )
         projects.IAMMember(
             f"{name}-grants-runtime-roles",
             project=args.environment_project,
             role="roles/resourcemanager.projectIamAdmin",
-            member=member,
+            member=deployer,
             condition=projects.IAMMemberConditionArgs(
                 title="runtime-roles-only",
                 description="May grant only the runtime service account's project roles.",
@@ -90,7 +92,7 @@ class Deployer(pulumi.ComponentResource):
             f"{name}-state",
             bucket=args.state_bucket,
             role="roles/storage.objectUser",
-            member=member,
+            member=deployer,
             opts=child,
         )
         artifactregistry.RepositoryIamMember(
@@ -99,7 +101,7 @@ class Deployer(pulumi.ComponentResource):
             location=args.region,
             repository=args.registry.repository_id,
             role="roles/artifactregistry.writer",
-            member=member,
+            member=deployer,
             opts=child,
         )
         self.register_outputs({"email": self.account.email})
