@@ -42,7 +42,10 @@ SECRET_ENV = re.compile(
     r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<secret>[a-zA-Z0-9_-]+)(:(?P<version>\w+))?$"
 )
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-DIGEST_IMAGE = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev/[^@\s]+@sha256:[0-9a-f]{64}$")
+# Cloud Run runs only images it can pin: a tag is looked up once, a digest never changes.
+IMAGE_BY_DIGEST = re.compile(
+    r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[^@\s]+@sha256:[0-9a-f]{64}$"
+)
 
 
 class ConfigError(ValueError):
@@ -117,7 +120,7 @@ class StackSettings(BaseModel):
     @field_validator("job_image")
     @classmethod
     def _job_image_by_digest(cls, image: str) -> str:
-        if image and not DIGEST_IMAGE.match(image):
+        if image and not IMAGE_BY_DIGEST.match(image):
             raise ValueError(
                 f"{image!r} must be empty (no retraining job) or an Artifact Registry image by "
                 "digest: REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE@sha256:<64 hex>"

@@ -10,14 +10,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from infra.config import IMAGE_BY_DIGEST
 from pipelines.rollout import traffic
 
 Phase = Literal["stable", "dark_launched", "canary", "promoted", "rolled_back"]
 Action = Literal["deploy", "canary", "promote", "rollback"]
 ACTIONS: tuple[Action, ...] = ("deploy", "canary", "promote", "rollback")
 IN_FLIGHT: tuple[Phase, ...] = ("dark_launched", "canary")
-# Cloud Run runs only images it can pin: the tag is looked up once, the digest never changes.
-IMAGE_BY_DIGEST = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
 GIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
 
 

@@ -14,7 +14,7 @@ from infra import config
 from infra.identity import Identities, IdentityArgs
 from infra.jobs import RetrainingJob, RetrainingJobArgs
 from infra.monitoring import Monitoring, MonitoringArgs
-from infra.release import ReleaseRequest, ReleaseState, next_state
+from infra.release import ReleaseError, ReleaseRequest, ReleaseState, next_state
 from infra.service import CloudRunService, CloudRunServiceArgs
 from infra.storage import ModelBucket, ModelBucketArgs
 
@@ -35,6 +35,11 @@ def resolve_release(
     settings: config.StackSettings,
 ) -> ReleaseState:
     """Apply the request; warn when settings changed that only a new revision can carry."""
+    if request and request.image and not request.image.startswith(f"{settings.registry}/"):
+        raise ReleaseError(
+            f"RELEASE_IMAGE {request.image} is not in {settings.registry}, the registry of "
+            f"environments/Pulumi.{settings.environment}.yaml: promote the digest built in CI"
+        )
     state = next_state(
         ReleaseState.from_output(previous) if previous else None,
         request,

@@ -5,7 +5,6 @@ how to fix it. Whether an environment may be public comes from its own stack fil
 source the program reads, so the pack and the program cannot disagree.
 """
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -17,7 +16,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from infra.config import ConfigError, StackSettings, load_file
+from infra.config import IMAGE_BY_DIGEST, ConfigError, StackSettings, load_file
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 SERVICE = "gcp:cloudrunv2/service:Service"
@@ -37,7 +36,6 @@ BUCKET_GRANTS = {
 }
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
 REQUIRED_LABELS = ("environment", "service", "managed-by")
-IMAGE = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[^@\s]+@sha256:[0-9a-f]{64}$")
 
 
 def stack_of(urn: str) -> str:
@@ -84,7 +82,7 @@ def no_public_invoker(args: ResourceValidationArgs, report: ReportViolation) -> 
 def images_by_digest(args: ResourceValidationArgs, report: ReportViolation) -> None:
     for container in _containers(args):
         image = str(container.get("image", ""))
-        if not IMAGE.match(image):
+        if not IMAGE_BY_DIGEST.match(image):
             report(
                 f"image {image!r} of {args.name} must come from Artifact Registry by digest "
                 "(REGION-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...): a tag can change.",

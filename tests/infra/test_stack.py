@@ -236,5 +236,10 @@ def test_an_impossible_request_fails_the_run_and_changes_nothing() -> None:
     # Pulumi reports the program's exception with the resource it was computing.
     with pytest.raises(ValueError, match="cannot promote: there is no candidate revision"):
         run("staging", release_env("promote"), first.outputs)
+    elsewhere = release_env("deploy", 2) | {
+        "RELEASE_IMAGE": f"us-docker.pkg.dev/someone-else/images/app@sha256:{'e' * 64}"
+    }
+    with pytest.raises(ValueError, match=r"is not in europe-west1-docker\.pkg\.dev/my-ml-shared"):
+        run("staging", elsewhere, first.outputs)
     with pytest.raises(ValueError, match="no release yet: the first `pulumi up` needs"):
         run("staging", None)
