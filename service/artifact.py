@@ -5,7 +5,10 @@ in the metadata, refuses types outside an explicit allow-list (skops never runs 
 and refuses a model trained for a different feature schema than this service accepts.
 """
 
+import gc
 import hashlib
+from collections.abc import Generator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -78,6 +81,24 @@ def read_metadata(artifact_dir: Path) -> ModelMetadata:
         raise ArtifactError(f"{path} is not valid model metadata: {error}") from error
 
 
+@contextmanager
+def _collection_paused() -> Generator[None]:
+    """No garbage collection while skops parses array headers (np.load -> ast.literal_eval).
+
+    CPython 3.11 keeps the AST constructor's recursion depth in interpreter-wide state. A collection
+    in mid-parse runs finalizers, which can hand the GIL to a thread that parses too (formatting a
+    traceback does), and the first parse then fails with a spurious `SystemError: AST constructor
+    recursion depth mismatch` (python/cpython#106905). Seen once in the controller's smoke check.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_verified(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel]:
     """Verify checksum, types and feature schema, then deserialize the model."""
     metadata = read_metadata(artifact_dir)
@@ -96,13 +117,16 @@ def load_verified(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel]:
             f"model {metadata.version} was trained on a different feature schema than this service "
             "accepts; re-train it with this version of the code"
         )
-    untrusted = sorted(set(skops.io.get_untrusted_types(file=model_path)) - set(TRUSTED_TYPES))
+    with _collection_paused():
+        found = skops.io.get_untrusted_types(file=model_path)
+    untrusted = sorted(set(found) - set(TRUSTED_TYPES))
     if untrusted:
         raise ArtifactError(
             f"{model_path} contains types outside the trusted list: {', '.join(untrusted)}. "
             "If they are expected, add them to TRUSTED_TYPES in service/artifact.py after review."
         )
-    model = skops.io.load(model_path, trusted=TRUSTED_TYPES)
+    with _collection_paused():
+        model = skops.io.load(model_path, trusted=TRUSTED_TYPES)
     if not callable(getattr(model, "predict_proba", None)):
         raise ArtifactError(
             f"{model_path} holds a {type(model).__name__}, which has no predict_proba"

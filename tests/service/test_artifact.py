@@ -1,3 +1,4 @@
+import gc
 import hashlib
 import shutil
 from pathlib import Path
@@ -62,3 +63,20 @@ def test_untrusted_types_are_refused(artifact_copy: Path, trained: TrainResult) 
     (artifact_copy / "metadata.json").write_text(metadata.model_dump_json())
     with pytest.raises(ArtifactError, match=r"outside the trusted list: builtins\.eval"):
         load_verified(artifact_copy)
+
+
+def test_no_garbage_collection_runs_while_the_model_is_parsed(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPython 3.11's AST state is shared by threads; a collection mid-parse can break np.load."""
+    seen: list[bool] = []
+    real_load = skops.io.load
+
+    def recording_load(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return real_load(*args, **kwargs)  # pyright: ignore[reportArgumentType]
+
+    monkeypatch.setattr(skops.io, "load", recording_load)
+    load_verified(model_dir)
+    assert seen == [False]
+    assert gc.isenabled(), "collection is back on afterwards"
