@@ -104,3 +104,28 @@ def test_bad_values_are_named_with_the_fix(
 def test_a_missing_stack_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no stack file"):
         load_file("prod", tmp_path)
+
+
+PULUMI_TYPES: dict[str, type] = {
+    "string": str,
+    "integer": int,
+    "boolean": bool,
+    "array": list,
+}
+
+
+def test_values_and_defaults_have_their_declared_types() -> None:
+    """What Pulumi's project-config validation checks: a quoted decimal is a string."""
+    declarations = declared()
+    assert {d["type"] for d in declarations.values()} <= set(PULUMI_TYPES)
+    for key, declaration in declarations.items():
+        expected = PULUMI_TYPES[declaration["type"]]
+        assert isinstance(declaration["default"], expected), f"default of {key}"
+        if declaration["type"] == "integer":
+            assert not isinstance(declaration["default"], bool), key
+        if declaration["type"] == "array":
+            item_type = PULUMI_TYPES[declaration["items"]["type"]]
+            assert all(isinstance(item, item_type) for item in declaration["default"]), key
+        for environment in ENVIRONMENTS:
+            value = stack_file(environment)[f"{PULUMI_PROJECT}:{key}"]
+            assert isinstance(value, expected), f"{key} in Pulumi.{environment}.yaml"
