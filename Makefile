@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train serve bench bench-rollout preview up bootstrap preflight hooks clean
+.PHONY: demo test lint format train serve bench bench-rollout preview up bootstrap preflight pulumi-cli hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
@@ -34,17 +34,20 @@ bench: $(UV)  ## serving benchmark against a naive app; writes reports/bench/ser
 bench-rollout: $(UV)  ## time to rollback and failed requests per fault, false-rollback rate; reports/bench/rollouts.md
 	$(RUN) python -m benchmarks.rollouts
 
-preview: $(UV)  ## what `pulumi up` would change in ENV (dev, staging, prod), checked by the policy pack
+preview: pulumi-cli $(UV)  ## what `pulumi up` would change in ENV (dev, staging, prod), checked by the policy pack
 	$(RUN) pulumi stack select --create $(ENV) && $(RUN) pulumi preview --stack $(ENV) --policy-pack infra/policy --diff
 
-up: $(UV)  ## apply ENV's stack with the policy pack; RELEASE_* variables ask for a release step
+up: pulumi-cli $(UV)  ## apply ENV's stack with the policy pack; RELEASE_* variables ask for a release step
 	$(RUN) pulumi stack select --create $(ENV) && $(RUN) pulumi up --stack $(ENV) --policy-pack infra/policy --yes
 
-bootstrap: $(UV)  ## the one-time stack in infra/bootstrap (APIs, state, registry, GitHub trust)
+bootstrap: pulumi-cli $(UV)  ## the one-time stack in infra/bootstrap (APIs, state, registry, GitHub trust)
 	$(RUN) pulumi stack select --create main --cwd infra/bootstrap && $(RUN) pulumi up --stack main --cwd infra/bootstrap
 
 preflight: $(UV)  ## check GitHub OIDC claims and IAM for ENV, explaining what is missing
 	$(RUN) python -m infra.preflight --environment $(ENV)
+
+pulumi-cli:  # the one tool uv cannot install: say where it comes from instead of a bare spawn error
+	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not on PATH; install it (https://www.pulumi.com/docs/install/) and re-run" >&2; exit 2; }
 
 hooks: $(UV)  ## run the hooks before every commit
 	$(RUN) pre-commit install

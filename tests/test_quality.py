@@ -26,6 +26,20 @@ def test_container_runs_as_a_non_root_user() -> None:
     assert users[-1].split(":")[0] not in ("0", "root")
 
 
+@pytest.mark.skipif(shutil.which("pulumi") is not None, reason="would run a real preview")
+@pytest.mark.parametrize("target", ["preview", "up", "bootstrap"])
+def test_pulumi_targets_say_where_the_cli_comes_from(target: str) -> None:
+    done = subprocess.run(
+        [shutil.which("make") or "make", "-s", "-C", str(ROOT), target, "ENV=dev"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "the Pulumi CLI is not on PATH" in done.stderr
+    assert "https://www.pulumi.com/docs/install/" in done.stderr
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="pre-commit needs a git checkout")
 def test_pre_commit_hooks_pass_on_every_file() -> None:
