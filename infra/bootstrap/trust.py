@@ -32,6 +32,11 @@ def attribute_condition(
     return " && ".join(clauses)
 
 
+def principal_set(pool: str, repository: str) -> str:
+    """Every identity of `pool` whose token came from `repository`."""
+    return f"principalSet://iam.googleapis.com/{pool}/attribute.repository/{repository}"
+
+
 @dataclass(frozen=True)
 class GitHubTrustArgs:
     """The home project, the one repository trusted, and the only ref that may deploy prod."""

@@ -1,28 +1,21 @@
-"""Preflight for keyless deploys: walk GitHub OIDC -> STS -> deployer -> project permissions, and
-say in plain words which link is missing.
+"""Inside a GitHub job: walk OIDC token -> claims -> STS -> deployer -> project permissions.
 
-Run it in the deploy job before `pulumi up` (`make preflight ENV=prod`). Each step uses only what
-the previous one produced, so the first failure is the cause; the fix names the workflow line or
-the bootstrap setting to change.
+Each step uses only what the previous one produced, so the first failure is the cause; the fix
+names the workflow line or the bootstrap setting to change.
 """
 
-import argparse
 import base64
 import json
-import os
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import yaml
+
+from infra.preflight.expectation import Expectation, Finding, error_text
 
 STS_URL = "https://sts.googleapis.com/v1/token"
 IAM_CREDENTIALS = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts"
 RESOURCE_MANAGER = "https://cloudresourcemanager.googleapis.com/v1/projects"
-BOOTSTRAP_STACK = Path(__file__).parent / "bootstrap" / "Pulumi.main.yaml"
 # A sample of what `pulumi up` of an environment does; each maps to one deployer role.
 REQUIRED_PERMISSIONS = (
     "run.services.update",
@@ -33,27 +26,6 @@ REQUIRED_PERMISSIONS = (
     "monitoring.alertPolicies.update",
     "cloudscheduler.jobs.update",
 )
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One link of the chain: whether it held, and what to do if not."""
-
-    ok: bool
-    check: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class Expectation:
-    """What the bootstrap stack trusts, and what this environment's deploy needs."""
-
-    environment: str
-    repository: str
-    prod_ref: str
-    provider: str
-    service_account: str
-    project: str
 
 
 def decode_claims(token: str) -> dict[str, Any]:
@@ -88,17 +60,6 @@ def check_claims(claims: Mapping[str, Any], expected: Expectation) -> list[Findi
     return findings
 
 
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    error = body.get("error")
-    if isinstance(error, dict):
-        return str(error.get("message", error))  # pyright: ignore[reportUnknownMemberType]
-    return str(body.get("error_description") or error or body)
-
-
 def exchange(client: httpx.Client, token: str, expected: Expectation) -> tuple[str | None, Finding]:
     response = client.post(
         STS_URL,
@@ -113,7 +74,7 @@ def exchange(client: httpx.Client, token: str, expected: Expectation) -> tuple[s
     )
     if response.status_code == 200:
         return response.json()["access_token"], Finding(True, "token exchange", "STS accepted")
-    text = _error_text(response)
+    text = error_text(response)
     if "attribute condition" in text:
         advice = "the provider's attribute condition refused this token (see the claim checks)"
     elif "audience" in text or "does not exist" in text or "not found" in text.lower():
@@ -147,7 +108,7 @@ def impersonate(
             f"{expected.repository} (the bootstrap stack grants it), and prod only via the "
             "github-prod pool"
         )
-    return None, Finding(False, "impersonation", f"{advice} ({_error_text(response)})")
+    return None, Finding(False, "impersonation", f"{advice} ({error_text(response)})")
 
 
 def check_permissions(client: httpx.Client, access: str, expected: Expectation) -> Finding:
@@ -158,7 +119,7 @@ def check_permissions(client: httpx.Client, access: str, expected: Expectation) 
     )
     if response.status_code != 200:
         return Finding(
-            False, "permissions", f"cannot read {expected.project}: {_error_text(response)}"
+            False, "permissions", f"cannot read {expected.project}: {error_text(response)}"
         )
     granted = set(response.json().get("permissions", []))
     missing = [p for p in REQUIRED_PERMISSIONS if p not in granted]
@@ -180,7 +141,7 @@ def github_token(environ: Mapping[str, str], client: httpx.Client, audience: str
     return str(response.json()["value"])
 
 
-def run_preflight(
+def check_from_github(
     expected: Expectation, environ: Mapping[str, str], client: httpx.Client
 ) -> list[Finding]:
     """Every link checked in order; it stops at the first one that cannot be crossed."""
@@ -206,44 +167,3 @@ def run_preflight(
     if access is not None:
         findings.append(check_permissions(client, access, expected))
     return findings
-
-
-def expectation_for(
-    environment: str, environ: Mapping[str, str], bootstrap: Path = BOOTSTRAP_STACK
-) -> Expectation:
-    """What to expect, from the bootstrap stack file and the variables the bootstrap printed."""
-    config = yaml.safe_load(bootstrap.read_text(encoding="utf-8"))["config"]
-    key = "cloudrun-ml-rollouts-bootstrap"
-    projects = dict(entry.split("=", 1) for entry in config[f"{key}:environmentProjects"])
-    suffix = "_PROD" if environment == "prod" else ""
-    return Expectation(
-        environment=environment,
-        repository=config[f"{key}:githubRepository"],
-        prod_ref=config.get(f"{key}:prodRef", "refs/heads/main"),
-        provider=environ.get(f"GCP_WORKLOAD_IDENTITY_PROVIDER{suffix}", ""),
-        service_account=environ.get(f"GCP_DEPLOYER_{environment.upper()}", ""),
-        project=projects[environment],
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.preflight", description=__doc__)
-    parser.add_argument("--environment", choices=["dev", "staging", "prod"], required=True)
-    arguments = parser.parse_args(argv)
-    expected = expectation_for(arguments.environment, os.environ)
-    if not expected.provider or not expected.service_account:
-        print(
-            "error: set GCP_WORKLOAD_IDENTITY_PROVIDER(_PROD) and GCP_DEPLOYER_<ENV> from "
-            "`pulumi stack output github_variables` of the bootstrap stack",
-            file=sys.stderr,
-        )
-        return 2
-    with httpx.Client(timeout=20) as client:
-        findings = run_preflight(expected, os.environ, client)
-    for finding in findings:
-        print(f"{'ok  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
-    return 0 if all(f.ok for f in findings) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,12 +1,11 @@
 import base64
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
-import pytest
 
-from infra.preflight import Expectation, expectation_for, main, run_preflight
+from infra.preflight.expectation import Expectation
+from infra.preflight.oidc import check_from_github
 
 PROVIDER = "projects/1/locations/global/workloadIdentityPools/github-prod/providers/github-oidc"
 EXPECTED = Expectation(
@@ -69,7 +68,7 @@ def preflight(
     handler: Callable[[httpx.Request], httpx.Response], environ: dict[str, str] | None = None
 ) -> dict[str, str]:
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        findings = run_preflight(EXPECTED, GITHUB if environ is None else environ, client)
+        findings = check_from_github(EXPECTED, GITHUB if environ is None else environ, client)
     return {f.check: ("ok" if f.ok else f.detail) for f in findings}
 
 
@@ -125,22 +124,3 @@ def test_missing_project_permissions_are_listed() -> None:
     detail = preflight(google(permissions=["run.services.update"]))["permissions"]
     assert "run.services.setIamPolicy" in detail
     assert "run.services.update," not in detail
-
-
-def test_the_expectation_comes_from_the_bootstrap_stack_and_its_variables(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    expected = expectation_for(
-        "prod", {"GCP_WORKLOAD_IDENTITY_PROVIDER_PROD": PROVIDER, "GCP_DEPLOYER_PROD": "d@x"}
-    )
-    assert (expected.repository, expected.project, expected.provider) == (
-        "my-org/cloudrun-ml-rollouts",
-        "my-ml-prod",
-        PROVIDER,
-    )
-    assert (
-        expectation_for("dev", {}, Path("infra/bootstrap/Pulumi.main.yaml")).project == "my-ml-dev"
-    )
-    monkeypatch.delenv("GCP_DEPLOYER_STAGING", raising=False)
-    assert main(["--environment", "staging"]) == 2
-    assert "GCP_DEPLOYER_<ENV>" in capsys.readouterr().err

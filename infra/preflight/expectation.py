@@ -1,0 +1,67 @@
+"""What the bootstrap stack trusts and a deploy needs, and the shape of every preflight finding."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+BOOTSTRAP_STACK = Path(__file__).resolve().parents[1] / "bootstrap" / "Pulumi.main.yaml"
+BOOTSTRAP_PROJECT = "cloudrun-ml-rollouts-bootstrap"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One link of the chain: whether it held, and what to do if not."""
+
+    ok: bool
+    check: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the bootstrap stack trusts, and what this environment's deploy needs."""
+
+    environment: str
+    repository: str
+    prod_ref: str
+    provider: str
+    service_account: str
+    project: str
+
+    @property
+    def pool(self) -> str:
+        """The provider's pool: `projects/N/locations/global/workloadIdentityPools/ID`."""
+        return self.provider.split("/providers/")[0]
+
+
+def error_text(response: httpx.Response) -> str:
+    """Google's error message, whichever of its two error shapes the API used."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message", error))  # pyright: ignore[reportUnknownMemberType]
+    return str(body.get("error_description") or error or body)
+
+
+def expectation_for(
+    environment: str, environ: Mapping[str, str], bootstrap: Path = BOOTSTRAP_STACK
+) -> Expectation:
+    """What to expect, from the bootstrap stack file and the variables the bootstrap printed."""
+    config = yaml.safe_load(bootstrap.read_text(encoding="utf-8"))["config"]
+    key = BOOTSTRAP_PROJECT
+    projects = dict(entry.split("=", 1) for entry in config[f"{key}:environmentProjects"])
+    suffix = "_PROD" if environment == "prod" else ""
+    return Expectation(
+        environment=environment,
+        repository=config[f"{key}:githubRepository"],
+        prod_ref=config.get(f"{key}:prodRef", "refs/heads/main"),
+        provider=environ.get(f"GCP_WORKLOAD_IDENTITY_PROVIDER{suffix}", ""),
+        service_account=environ.get(f"GCP_DEPLOYER_{environment.upper()}", ""),
+        project=projects[environment],
+    )
