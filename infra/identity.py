@@ -44,21 +44,21 @@ class Identities(pulumi.ComponentResource):
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        self.service_account = serviceaccount.Account(
-            f"{name}-runtime",
-            account_id=_account_id(settings, "run"),
-            display_name=f"{settings.service_name} ({settings.environment}) runtime",
-            description="Cloud Run runtime identity: reads its model bucket and secrets only.",
-            project=settings.project,
-            opts=child,
+        def account(suffix: str, role: str, purpose: str) -> serviceaccount.Account:
+            return serviceaccount.Account(
+                f"{name}-{suffix}",
+                account_id=_account_id(settings, role),
+                display_name=f"{settings.service_name} ({settings.environment}) {suffix}",
+                description=purpose,
+                project=settings.project,
+                opts=child,
+            )
+
+        self.service_account = account(
+            "runtime", "run", "Cloud Run runtime identity: reads its model bucket and secrets only."
         )
-        self.job_account = serviceaccount.Account(
-            f"{name}-job",
-            account_id=_account_id(settings, "job"),
-            display_name=f"{settings.service_name} ({settings.environment}) retraining job",
-            description="Retraining job identity: reads and writes the model bucket only.",
-            project=settings.project,
-            opts=child,
+        self.job_account = account(
+            "job", "job", "Retraining job identity: reads and writes the model bucket only."
         )
         service_member = member(self.service_account.email)
         job_member = member(self.job_account.email)
