@@ -4,16 +4,14 @@ import logging
 import os
 import sys
 
-import uvicorn
 from pydantic import ValidationError
 
 from service.app import create_app
 from service.artifact import ArtifactError
 from service.logs import configure_logging
 from service.model import ScoringModel, SelfTestError
+from service.server import serve
 from service.settings import Settings
-
-KEEP_ALIVE_SECONDS = 75
 
 
 def main() -> int:
@@ -32,19 +30,14 @@ def main() -> int:
     except (ArtifactError, SelfTestError) as error:
         logging.getLogger("service").critical("refusing to start: %s", error)
         return 2
-    uvicorn.run(
+    serve(
         create_app(settings, model),
-        host=settings.HOST,
-        port=settings.PORT,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
+        settings.HOST,
+        settings.PORT,
+        settings.HEADER_READ_TIMEOUT_S,
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=10,
-        # Outlive the keep-alive of whatever sits in front (router, load balancer): a server that
-        # closes an idle connection just as the client reuses it fails that request.
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return 0
 

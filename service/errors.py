@@ -1,36 +1,67 @@
-"""Error responses that can always be encoded, whatever the client sent."""
+"""Error responses that are small and always encodable, whatever the client sent.
+
+A 422 names what was wrong without echoing the input back: nested values are summarised, text is
+cut short, and lone surrogates, NaN and integers past 64 bits become plain text. At most
+MAX_ERRORS_SHOWN errors are listed; `error_count` says how many there were.
+"""
 
 import math
+from collections.abc import Mapping
 from typing import Any, cast
 
 import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 
-_MAX_ECHO_CHARS = 200
+MAX_ERRORS_SHOWN = 20
+MAX_ECHO_CHARS = 200
 
 
-def _json_safe(value: Any) -> Any:
-    """Echoed input in a form any JSON encoder takes: huge ints, NaN and long text become text."""
+def safe_text(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters, with lone surrogates spelled out (UTF-8 refuses them)."""
+    cut = text if len(text) <= limit else text[:limit] + "…"
+    return cut.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def echo(value: object) -> object:
+    """A bounded stand-in for a client's value: scalars as they are, containers by their size."""
     if isinstance(value, dict):
-        mapping = cast(dict[object, object], value)
-        return {str(k): _json_safe(v) for k, v in mapping.items()}
+        return f"<object with {len(cast(dict[object, object], value))} keys>"
     if isinstance(value, list | tuple):
-        items = cast(list[object] | tuple[object, ...], value)
-        return [_json_safe(v) for v in items]
+        return f"<array of {len(cast(list[object], value))} items>"
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int) and abs(value) < 2**63:
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= _MAX_ECHO_CHARS else text[:_MAX_ECHO_CHARS] + "…"
+    return safe_text(value if isinstance(value, str) else repr(value))
+
+
+def _bounded(error: Mapping[str, Any]) -> dict[str, object]:
+    bounded: dict[str, object] = {}
+    for key, value in error.items():
+        if key == "input" and error.get("type") == "json_invalid":
+            continue  # FastAPI puts a placeholder there: the body never parsed
+        if key == "loc":
+            bounded[key] = [echo(part) for part in value]
+        elif key == "ctx" and isinstance(value, dict):
+            context = cast(dict[object, object], value)
+            bounded[key] = {safe_text(str(name)): echo(item) for name, item in context.items()}
+        elif isinstance(value, str) and key != "input":
+            bounded[key] = safe_text(value, limit=1_000)  # pydantic's own words, kept whole
+        else:
+            bounded[key] = echo(value)
+    return bounded
+
+
+def validation_body(errors: list[Mapping[str, Any]]) -> bytes:
+    """The 422 body: the first MAX_ERRORS_SHOWN errors, bounded, and how many there were."""
+    shown = [_bounded(error) for error in errors[:MAX_ERRORS_SHOWN]]
+    return orjson.dumps({"detail": shown, "error_count": len(errors)})
 
 
 async def validation_error_response(_: Request, error: Exception) -> Response:
-    """FastAPI's 422 body, made safe to encode: echoed inputs such as NaN, integers past 64 bits
-    or exception objects in `ctx` must never turn a client's mistake into a 500."""
+    """FastAPI's 422, bounded: a client's mistake never costs a large answer or a 500."""
     errors = error.errors() if isinstance(error, RequestValidationError) else [{"msg": str(error)}]
-    body = orjson.dumps({"detail": _json_safe(list(errors))})
-    return Response(body, status_code=422, media_type="application/json")
+    return Response(validation_body(list(errors)), status_code=422, media_type="application/json")

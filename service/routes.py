@@ -7,13 +7,14 @@ import numpy.typing as npt
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.body_limits import LimitedJsonRoute
 from service.faults import InjectedFaultError
 from service.features import encode_transactions
 from service.metrics import low_confidence
 from service.runtime import Runtime
 from service.schemas import BatchPrediction, BatchRequest, Prediction, Score, Transaction, Version
 
-router = APIRouter()
+router = APIRouter(route_class=LimitedJsonRoute)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -73,13 +74,11 @@ async def predict(
 async def predict_batch(
     batch: BatchRequest, runtime: RuntimeDep, request_id: RequestIdDep
 ) -> BatchPrediction:
-    """Score up to BATCH_MAX_INSTANCES transactions in one call, answered in request order."""
-    limit = runtime.settings.BATCH_MAX_INSTANCES
-    if len(batch.instances) > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"batch has {len(batch.instances)} instances; the limit is {limit}: split it",
-        )
+    """Score up to BATCH_MAX_INSTANCES transactions in one call, answered in request order.
+
+    The instance count is checked before any instance is validated, and validation stops at the
+    first invalid instance, whose errors the 422 lists.
+    """
     probabilities = await _score(runtime, batch.instances, single=False)
     return BatchPrediction(
         request_id=request_id,

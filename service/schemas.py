@@ -85,11 +85,15 @@ class Transaction(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    """Several transactions scored in one call; the service caps the count (413 above it)."""
+    """Several transactions scored in one call; the service caps the count (413 above it).
+
+    Validation stops at the first invalid instance: a batch of bad instances costs one error
+    report, not one per instance.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    instances: Annotated[list[Transaction], Field(min_length=1)]
+    instances: Annotated[list[Transaction], Field(min_length=1, fail_fast=True)]
 
 
 class Score(BaseModel):

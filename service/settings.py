@@ -34,8 +34,16 @@ class Settings(BaseSettings):
     HOST: str = "127.0.0.1"
     PORT: Annotated[int, Field(ge=1, le=65_535)] = 8000
 
+    # Hostile-input limits, checked before validation builds anything (service/body_limits.py).
+    # BATCH_MAX_INSTANCES bounds every JSON array in a body, not only a batch's instances.
     BATCH_MAX_INSTANCES: Annotated[int, Field(ge=1, le=10_000)] = 1_000
     MAX_BODY_BYTES: Annotated[int, Field(ge=1_024, le=32 * 1024 * 1024)] = 1024 * 1024
+    MAX_JSON_DEPTH: Annotated[int, Field(ge=3, le=64)] = 8
+    MAX_OBJECT_KEYS: Annotated[int, Field(ge=16, le=10_000)] = 64
+    # Slow clients: a request's head must arrive within HEADER_READ_TIMEOUT_S of its first byte
+    # (or of the connection opening), its body within BODY_READ_TIMEOUT_S of the head; else 408.
+    HEADER_READ_TIMEOUT_S: Annotated[float, Field(gt=0, le=300)] = 10.0
+    BODY_READ_TIMEOUT_S: Annotated[float, Field(gt=0, le=300)] = 10.0
     # Scores whose log-odds lie within this distance of the threshold's are flagged low-confidence
     # (0.5 = odds within a factor of 1.65); log-odds keep the band sensible for a threshold of 0.04.
     LOW_CONFIDENCE_LOGIT_MARGIN: Annotated[float, Field(ge=0, le=5)] = 0.5

@@ -6,6 +6,7 @@ revision; the rest are split at random by percent. `PUT /_router/traffic` change
 persists it atomically, so a restarted router keeps the split it had.
 """
 
+import asyncio
 import contextlib
 import json
 import os
@@ -17,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pipelines.rollout.traffic import TrafficError, TrafficSplit
+from service.server import serve
+from service.settings import Settings
 
 TAG_HEADER = "x-revision-tag"
 HOP_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
@@ -66,7 +68,7 @@ def _host_tag(host: str) -> str | None:
     return host.split("---", 1)[0] if "---" in host else None
 
 
-def create_router(config_path: Path) -> Starlette:
+def create_router(config_path: Path, body_timeout_s: float) -> Starlette:
     state = RouterState(config_path)
     # Pooled connections expire well before the revisions' keep-alive (75 s) closes them.
     limits = httpx.Limits(max_keepalive_connections=64, keepalive_expiry=30.0)
@@ -94,9 +96,15 @@ def create_router(config_path: Path) -> Starlette:
         url = state.backends[revision] + request.url.path
         headers = {k: v for k, v in request.headers.items() if k not in HOP_HEADERS}
         try:
-            upstream = await client.request(
-                request.method, url, content=await request.body(), headers=headers
+            async with asyncio.timeout(body_timeout_s):
+                body = await request.body()
+        except TimeoutError:
+            detail = f"request body not received within {body_timeout_s:g} s: send it at once"
+            return JSONResponse(
+                {"detail": detail}, status_code=408, headers={"connection": "close"}
             )
+        try:
+            upstream = await client.request(request.method, url, content=body, headers=headers)
         except httpx.TransportError as error:
             return JSONResponse(
                 {"detail": f"revision {revision} unreachable: {error!r}"},
@@ -124,9 +132,12 @@ def create_router(config_path: Path) -> Starlette:
 
 def main() -> None:
     config_path, port = Path(sys.argv[1]), int(sys.argv[2])
-    uvicorn.run(
-        create_router(config_path), host="127.0.0.1", port=port, log_level="warning",
-        access_log=False, loop="uvloop", http="httptools", timeout_keep_alive=75,
+    # The router stands in for Cloud Run's front end: it bounds slow clients with the same
+    # HEADER_READ_TIMEOUT_S and BODY_READ_TIMEOUT_S settings as the revisions behind it.
+    settings = Settings()
+    serve(
+        create_router(config_path, settings.BODY_READ_TIMEOUT_S), "127.0.0.1", port,
+        settings.HEADER_READ_TIMEOUT_S, log_level="warning",
     )  # fmt: skip
 
 

@@ -53,7 +53,9 @@ def test_batch_answers_in_request_order(client: TestClient, transaction: dict[st
 def test_batch_over_the_limit_is_413(client: TestClient, transaction: dict[str, object]) -> None:
     response = client.post("/v1/predict/batch", json={"instances": [transaction] * 51})
     assert response.status_code == 413
-    assert response.json()["detail"] == "batch has 51 instances; the limit is 50: split it"
+    assert response.json()["detail"] == (
+        "body.instances has 51 items; at most 50 are allowed (BATCH_MAX_INSTANCES): split the batch"
+    )
 
 
 def test_empty_batch_is_422(client: TestClient) -> None:
