@@ -129,6 +129,14 @@ class StackSettings(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> "StackSettings":
+        prefix = f"{self.service_name}-"
+        foreign = [ref for ref, _ in self.secret_refs.values() if not ref.startswith(prefix)]
+        if foreign:
+            raise ValueError(
+                f"secretEnv names secrets {sorted(foreign)}: the deployer may manage access only "
+                f"to secrets whose id starts with {prefix!r} (infra/bootstrap/deployers.py); "
+                "rename the secret"
+            )
         if self.min_instances > self.max_instances:
             raise ValueError(
                 f"minInstances ({self.min_instances}) exceeds maxInstances ({self.max_instances})"
@@ -148,6 +156,16 @@ class StackSettings(BaseModel):
         }
 
     @property
+    def runtime_account_email(self) -> str:
+        """The identity revisions run as; the bootstrap creates it (infra/bootstrap/runtime.py)."""
+        return account_email(self.project, self.service_name, self.environment, "run")
+
+    @property
+    def job_account_email(self) -> str:
+        """The identity the retraining job runs as; the bootstrap creates it too."""
+        return account_email(self.project, self.service_name, self.environment, "job")
+
+    @property
     def secret_refs(self) -> dict[str, tuple[str, str]]:
         """Environment variable name -> (Secret Manager secret id, version)."""
         refs: dict[str, tuple[str, str]] = {}
@@ -157,16 +175,14 @@ class StackSettings(BaseModel):
                 refs[match["name"]] = (match["secret"], match["version"] or "latest")
         return refs
 
-    def revision_spec(self) -> dict[str, Any]:
-        """What a new revision is built with; kept in the release state so revisions never drift."""
-        return {
-            "cpu": self.cpu,
-            "memory": self.memory,
-            "concurrency": self.concurrency,
-            "timeout_seconds": self.request_timeout_seconds,
-            "log_level": self.log_level,
-            "secret_env": {name: list(ref) for name, ref in sorted(self.secret_refs.items())},
-        }
+
+def account_id(service_name: str, environment: str, role: str) -> str:
+    """Unique per environment even when environments share a project (6-30 characters)."""
+    return f"{service_name[:17]}-{environment[:4]}-{role}"
+
+
+def account_email(project: str, service_name: str, environment: str, role: str) -> str:
+    return f"{account_id(service_name, environment, role)}@{project}.iam.gserviceaccount.com"
 
 
 # Every project-namespace key the program reads; Pulumi.yaml declares exactly these (tested).

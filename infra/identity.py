@@ -1,15 +1,18 @@
-"""The runtime identities: one service account for the service, one for the retraining job.
+"""What the runtime identities may do: the service's and the retraining job's grants.
 
-Each gets only what it uses. The service reads its model bucket and its own secrets, and writes
-logs and metrics. The job reads and writes the model bucket. Neither can deploy or change IAM.
+The bootstrap creates the two service accounts (infra/bootstrap/runtime.py), so a deployer can act
+as exactly those two and create none; this stack grants them only what they use. The service
+reads its model bucket and the secrets of the revisions that serve, and writes logs and metrics;
+the job reads and writes the model bucket. Neither can deploy or change IAM.
 """
 
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import projects, secretmanager, serviceaccount, storage
+from pulumi_gcp import projects, secretmanager, storage
 
 from infra.config import StackSettings
+from infra.release import ReleaseState
 
 # Project-wide roles the service needs; everything else is granted on one resource at a time.
 SERVICE_PROJECT_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
@@ -21,21 +24,30 @@ def member(email: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.from_input(email).apply(lambda address: f"serviceAccount:{address}")
 
 
-def _account_id(settings: StackSettings, role: str) -> str:
-    """Unique per environment even when environments share a project (6-30 characters)."""
-    return f"{settings.service_name[:17]}-{settings.environment[:4]}-{role}"
+def secrets_in_traffic(state: ReleaseState) -> dict[str, list[str]]:
+    """Secret id -> the environment variables that read it, over every revision with a route.
+
+    A revision reads its secrets whenever an instance starts (scale-out, restart), so a grant
+    must outlive the config that introduced it for as long as any such revision can serve.
+    """
+    readers: dict[str, set[str]] = {}
+    for revision in state.serving:
+        for env_name, (secret, _version) in revision.spec.secret_env.items():
+            readers.setdefault(secret, set()).add(env_name)
+    return {secret: sorted(names) for secret, names in sorted(readers.items())}
 
 
 @dataclass(frozen=True)
 class IdentityArgs:
-    """The environment, and the bucket the identities read and write."""
+    """The environment, the bucket the identities use, and the release whose secrets are read."""
 
     settings: StackSettings
     model_bucket: pulumi.Input[str]
+    release: pulumi.Output[ReleaseState]
 
 
 class Identities(pulumi.ComponentResource):
-    """Runtime service accounts and their least-privilege grants."""
+    """Least-privilege grants for the runtime and job accounts."""
 
     def __init__(
         self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
@@ -43,25 +55,10 @@ class Identities(pulumi.ComponentResource):
         super().__init__("cloudrun-ml-rollouts:infra:Identities", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
-
-        def account(suffix: str, role: str, purpose: str) -> serviceaccount.Account:
-            return serviceaccount.Account(
-                f"{name}-{suffix}",
-                account_id=_account_id(settings, role),
-                display_name=f"{settings.service_name} ({settings.environment}) {suffix}",
-                description=purpose,
-                project=settings.project,
-                opts=child,
-            )
-
-        self.service_account = account(
-            "runtime", "run", "Cloud Run runtime identity: reads its model bucket and secrets only."
-        )
-        self.job_account = account(
-            "job", "job", "Retraining job identity: reads and writes the model bucket only."
-        )
-        service_member = member(self.service_account.email)
-        job_member = member(self.job_account.email)
+        self.service_account = settings.runtime_account_email
+        self.job_account = settings.job_account_email
+        service_member = member(self.service_account)
+        job_member = member(self.job_account)
 
         # Grants on the bucket itself, not the project: other buckets stay out of reach.
         storage.BucketIAMMember(
@@ -90,19 +87,33 @@ class Identities(pulumi.ComponentResource):
                     member=grantee,
                     opts=child,
                 )
-        # One accessor grant per secret the service declares, on that secret alone.
-        for env_name, (secret_id, _version) in sorted(settings.secret_refs.items()):
-            secretmanager.SecretIamMember(
-                f"{name}-runtime-reads-{env_name.lower()}",
-                project=settings.project,
-                secret_id=secret_id,
-                role="roles/secretmanager.secretAccessor",
-                member=service_member,
-                opts=child,
-            )
+
+        def grant_secrets(state: ReleaseState) -> list[str]:
+            # Inside apply: which secrets serve is known only from the recorded release. It is
+            # read from state, so it is known during preview too, and the grants show there.
+            for secret_id, env_names in secrets_in_traffic(state).items():
+                secretmanager.SecretIamMember(
+                    f"{name}-runtime-reads-{secret_id}",
+                    project=settings.project,
+                    secret_id=secret_id,
+                    role="roles/secretmanager.secretAccessor",
+                    member=service_member,
+                    # Earlier versions named the grant after the environment variable.
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        aliases=[
+                            pulumi.Alias(name=f"{name}-runtime-reads-{env.lower()}")
+                            for env in env_names
+                        ],
+                    ),
+                )
+            return sorted(secrets_in_traffic(state))
+
+        self.secrets = args.release.apply(grant_secrets)
         self.register_outputs(
             {
-                "service_account": self.service_account.email,
-                "job_account": self.job_account.email,
+                "service_account": self.service_account,
+                "job_account": self.job_account,
+                "secrets": self.secrets,
             }
         )

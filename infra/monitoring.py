@@ -7,12 +7,13 @@ metrics (run.googleapis.com/request_count and request_latencies), which need no 
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_gcp import cloudrunv2, monitoring, organizations
 
 from infra.config import StackSettings
-from infra.service import LIVENESS_PATH
+from infra.revision import LIVENESS_PATH
 
 WINDOW = "5m"
 MONITORING_AGENT_DOMAIN = "gcp-sa-monitoring-notification.iam.gserviceaccount.com"
@@ -47,6 +48,29 @@ def p99_query(settings: StackSettings, by: str = "") -> str:
     return f"histogram_quantile(0.99, sum by (le{by}) (rate({buckets}[{WINDOW}])))"
 
 
+def xy_chart(query: str) -> dict[str, Any]:
+    """One line chart, with every field the API fills in when it is left out written out as the
+    API writes it back: otherwise each `pulumi preview` shows the dashboard as changed
+    (https://github.com/hashicorp/terraform-provider-google/issues/16173)."""
+    return {
+        "chartOptions": {"mode": "COLOR"},
+        "dataSets": [
+            {
+                "breakdowns": [],
+                "dimensions": [],
+                "measures": [],
+                "minAlignmentPeriod": "60s",
+                "plotType": "LINE",
+                "targetAxis": "Y1",
+                "timeSeriesQuery": {"prometheusQuery": query},
+            }
+        ],
+        "thresholds": [],
+        "timeshiftDuration": "0s",
+        "yAxis": {"label": "y1Axis", "scale": "LINEAR"},
+    }
+
+
 def dashboard_json(settings: StackSettings) -> str:
     """Traffic, errors and latency per revision: a canary is visible next to stable at a glance."""
     requests = f"run_googleapis_com:request_count{_selector(settings)}"
@@ -72,17 +96,7 @@ def dashboard_json(settings: StackSettings) -> str:
                         "yPos": (index // 2) * 4,
                         "width": 6,
                         "height": 4,
-                        "widget": {
-                            "title": title,
-                            "xyChart": {
-                                "dataSets": [
-                                    {
-                                        "timeSeriesQuery": {"prometheusQuery": query},
-                                        "plotType": "LINE",
-                                    }
-                                ]
-                            },
-                        },
+                        "widget": {"title": title, "xyChart": xy_chart(query)},
                     }
                     for index, (title, query) in enumerate(tiles)
                 ],
@@ -158,7 +172,9 @@ class Monitoring(pulumi.ComponentResource):
         )
         if not settings.public:
             # An authenticated service answers the checker only with an OIDC token from the
-            # Monitoring service agent, which therefore needs to be an invoker.
+            # Monitoring notification agent, which therefore needs to be an invoker. The
+            # bootstrap creates that agent (infra/bootstrap/environment.py): Google makes it
+            # lazily, and a grant to an agent that does not exist yet fails.
             cloudrunv2.ServiceIamMember(
                 f"{name}-uptime-invoker",
                 project=settings.project,

@@ -6,32 +6,38 @@ no traffic moved), and a run with one applies a single transition or refuses it,
 """
 
 import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from infra.config import IMAGE_BY_DIGEST
+from infra.revision import RevisionSpec
 from pipelines.rollout import traffic
 
 Phase = Literal["stable", "dark_launched", "canary", "promoted", "rolled_back"]
 Action = Literal["deploy", "canary", "promote", "rollback"]
 ACTIONS: tuple[Action, ...] = ("deploy", "canary", "promote", "rollback")
+PHASES: tuple[Phase, ...] = ("stable", "dark_launched", "canary", "promoted", "rolled_back")
 IN_FLIGHT: tuple[Phase, ...] = ("dark_launched", "canary")
 GIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+SpecFor = Callable[[str], RevisionSpec]  # git sha -> the spec of a revision built from it
 
 
 class ReleaseError(ValueError):
     """A release request that does not fit the current state, or is malformed."""
 
 
-@dataclass(frozen=True)
-class Revision:
-    """One immutable Cloud Run revision: its name, image, commit and the settings baked into it."""
+class Revision(BaseModel):
+    """One immutable Cloud Run revision: name, image, commit and everything its template holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     image: str
     git_sha: str
-    spec: Mapping[str, Any]
+    spec: RevisionSpec
 
 
 @dataclass(frozen=True)
@@ -54,19 +60,41 @@ class ReleaseState:
             return traffic.stable_only(self.stable.name)
         return traffic.canary(self.stable.name, self.candidate.name, self.candidate_percent)
 
+    @property
+    def serving(self) -> tuple[Revision, ...]:
+        """Every revision with a route: stable, and the candidate while it keeps its tag."""
+        return (self.stable,) if self.candidate is None else (self.stable, self.candidate)
+
     def as_output(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "sequence": self.sequence,
+            "phase": self.phase,
+            "stable": self.stable.model_dump(mode="json"),
+            "candidate": self.candidate.model_dump(mode="json") if self.candidate else None,
+            "candidate_percent": self.candidate_percent,
+        }
 
     @classmethod
     def from_output(cls, value: Mapping[str, Any]) -> "ReleaseState":
-        candidate = value.get("candidate")
-        return cls(
-            sequence=int(value["sequence"]),
-            phase=value["phase"],
-            stable=Revision(**value["stable"]),
-            candidate=Revision(**candidate) if candidate else None,
-            candidate_percent=int(value.get("candidate_percent", 0)),
-        )
+        """The recorded state, validated: a malformed record is refused, never half-read."""
+        try:
+            candidate = value.get("candidate")
+            phase = value["phase"]
+            if phase not in PHASES:
+                raise ValueError(f"unknown phase {phase!r}")
+            return cls(
+                sequence=int(value["sequence"]),
+                phase=phase,
+                stable=Revision.model_validate(value["stable"]),
+                candidate=Revision.model_validate(candidate) if candidate else None,
+                candidate_percent=int(value.get("candidate_percent", 0)),
+            )
+        except (KeyError, TypeError, ValueError, ValidationError) as error:
+            raise ReleaseError(
+                f"the stack's recorded `release` output is malformed ({error}); it was written by "
+                "an older program or edited by hand: export the stack, fix or remove the output, "
+                "and deploy again"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -107,9 +135,7 @@ def revision_name(service: str, git_sha: str, sequence: int) -> str:
     return name
 
 
-def _new_revision(
-    request: ReleaseRequest, service: str, sequence: int, spec: Mapping[str, Any]
-) -> Revision:
+def _new_revision(request: ReleaseRequest, service: str, sequence: int, spec: SpecFor) -> Revision:
     if not request.image or not IMAGE_BY_DIGEST.match(request.image):
         raise ReleaseError(
             f"RELEASE_IMAGE={request.image!r} must be an image by digest "
@@ -118,7 +144,10 @@ def _new_revision(
     if not request.git_sha or not GIT_SHA.match(request.git_sha):
         raise ReleaseError(f"RELEASE_GIT_SHA={request.git_sha!r} must be a lowercase hex commit")
     return Revision(
-        revision_name(service, request.git_sha, sequence), request.image, request.git_sha, spec
+        name=revision_name(service, request.git_sha, sequence),
+        image=request.image,
+        git_sha=request.git_sha,
+        spec=spec(request.git_sha),
     )
 
 
@@ -126,9 +155,9 @@ def next_state(
     previous: ReleaseState | None,
     request: ReleaseRequest | None,
     service: str,
-    spec: Mapping[str, Any],
+    spec: SpecFor,
 ) -> ReleaseState:
-    """The state after `request`; `spec` is what a newly deployed revision is built with."""
+    """The state after `request`; `spec(git_sha)` is what a newly deployed revision is made of."""
     if request is None:
         if previous is None:
             raise ReleaseError(
@@ -160,7 +189,7 @@ def _deploy(
     previous: ReleaseState | None,
     request: ReleaseRequest,
     service: str,
-    spec: Mapping[str, Any],
+    spec: SpecFor,
 ) -> ReleaseState:
     sequence = (previous.sequence if previous else 0) + 1
     revision = _new_revision(request, service, sequence, spec)

@@ -1,54 +1,51 @@
 """The Cloud Run v2 service: one template (the newest revision), traffic for every release state.
 
 Revisions are named explicitly and never rebuilt: the template comes from the release state's
-newest revision and the settings recorded with it, so a plain `pulumi up` reproduces it exactly.
+newest revision and the spec recorded with it (infra/revision.py), so every run reproduces it.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 from pulumi_gcp import cloudrunv2
 
 from infra.config import INGRESS, StackSettings
 from infra.release import ReleaseState, Revision
+from infra.revision import Probe
 from pipelines.rollout.traffic import CANDIDATE_TAG
-from service.settings import Settings
-
-CONTAINER_PORT = 8080
-READINESS_PATH = "/readyz"
-LIVENESS_PATH = "/healthz"
 
 
 @dataclass(frozen=True)
 class CloudRunServiceArgs:
-    """The environment, its release state (from the last run plus any request), its identity."""
+    """The environment and its release state (from the last run plus any request)."""
 
     settings: StackSettings
     release: pulumi.Output[ReleaseState]
-    service_account: pulumi.Input[str]
 
 
-def container_env(settings: StackSettings, revision: Revision) -> dict[str, str]:
-    """The service's environment, checked by the service's own Settings before anything deploys."""
-    values = {
-        "ENVIRONMENT": settings.environment,
-        "SERVICE_NAME": settings.service_name,
-        "GIT_SHA": revision.git_sha,
-        "GOOGLE_CLOUD_PROJECT": settings.project,
-        "LOG_LEVEL": str(revision.spec["log_level"]),
-    }
-    Settings.model_validate(values)  # raises what the container would refuse at start-up
-    return values
+class _Timing(TypedDict):
+    period_seconds: int
+    timeout_seconds: int
+    failure_threshold: int
 
 
-def template(settings: StackSettings, revision: Revision, service_account: str) -> Any:
-    """The revision template: image by digest, probes, sizing and env from `revision.spec`."""
+def _timing(probe: Probe) -> _Timing:
+    """The fields startup and liveness probes share (their Args types differ only by name)."""
+    return _Timing(
+        period_seconds=probe.period_seconds,
+        timeout_seconds=probe.timeout_seconds,
+        failure_threshold=probe.failure_threshold,
+    )
+
+
+def template(revision: Revision) -> cloudrunv2.ServiceTemplateArgs:
+    """The revision's template, from its recorded spec alone: re-sent byte for byte on every run."""
     spec = revision.spec
     env = [
         cloudrunv2.ServiceTemplateContainerEnvArgs(name=name, value=value)
-        for name, value in container_env(settings, revision).items()
+        for name, value in sorted(spec.env.items())  # the engine's round trip sorts keys
     ] + [
         cloudrunv2.ServiceTemplateContainerEnvArgs(
             name=name,
@@ -58,40 +55,35 @@ def template(settings: StackSettings, revision: Revision, service_account: str) 
                 )
             ),
         )
-        for name, (secret, version) in spec["secret_env"].items()
+        for name, (secret, version) in sorted(spec.secret_env.items())
     ]
     return cloudrunv2.ServiceTemplateArgs(
         revision=revision.name,
-        service_account=service_account,
-        max_instance_request_concurrency=int(spec["concurrency"]),
-        timeout=f"{int(spec['timeout_seconds'])}s",
-        labels=settings.label_map | {"git-sha": revision.git_sha[:63]},
+        service_account=spec.service_account,
+        max_instance_request_concurrency=spec.concurrency,
+        timeout=f"{spec.timeout_seconds}s",
+        labels=spec.labels,
         containers=[
             cloudrunv2.ServiceTemplateContainerArgs(
                 image=revision.image,
-                ports=cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=CONTAINER_PORT),
+                ports=cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=spec.port),
                 envs=env,
                 resources=cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                    limits={"cpu": str(spec["cpu"]), "memory": str(spec["memory"])},
-                    cpu_idle=True,
-                    startup_cpu_boost=True,
+                    limits={"cpu": spec.cpu, "memory": spec.memory},
+                    cpu_idle=spec.cpu_idle,
+                    startup_cpu_boost=spec.startup_cpu_boost,
                 ),
-                # Readiness includes a self-test prediction: no traffic before the model answers.
                 startup_probe=cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
                     http_get=cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(
-                        path=READINESS_PATH, port=CONTAINER_PORT
+                        path=spec.startup_probe.path, port=spec.port
                     ),
-                    period_seconds=2,
-                    timeout_seconds=2,
-                    failure_threshold=60,
+                    **_timing(spec.startup_probe),
                 ),
                 liveness_probe=cloudrunv2.ServiceTemplateContainerLivenessProbeArgs(
                     http_get=cloudrunv2.ServiceTemplateContainerLivenessProbeHttpGetArgs(
-                        path=LIVENESS_PATH, port=CONTAINER_PORT
+                        path=spec.liveness_probe.path, port=spec.port
                     ),
-                    period_seconds=15,
-                    timeout_seconds=3,
-                    failure_threshold=3,
+                    **_timing(spec.liveness_probe),
                 ),
             )
         ],
@@ -141,9 +133,7 @@ class CloudRunService(pulumi.ComponentResource):
                 min_instance_count=settings.min_instances,
                 max_instance_count=settings.max_instances,
             ),
-            template=pulumi.Output.all(args.release, args.service_account).apply(
-                lambda values: template(settings, values[0].latest, values[1])
-            ),
+            template=args.release.apply(lambda state: template(state.latest)),
             traffics=args.release.apply(traffic),
             opts=child,
         )

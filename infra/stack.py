@@ -15,6 +15,7 @@ from infra.identity import Identities, IdentityArgs
 from infra.jobs import RetrainingJob, RetrainingJobArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.release import ReleaseError, ReleaseRequest, ReleaseState, next_state
+from infra.revision import build_spec
 from infra.service import CloudRunService, CloudRunServiceArgs
 from infra.storage import ModelBucket, ModelBucketArgs
 
@@ -29,28 +30,40 @@ def previous_release() -> pulumi.Output[Any]:
     )
 
 
+def _check_registry(image: str, settings: config.StackSettings, source: str) -> None:
+    """An image must come from this environment's registry, by digest, wherever it was read."""
+    if not (image.startswith(f"{settings.registry}/") and config.IMAGE_BY_DIGEST.match(image)):
+        raise ReleaseError(
+            f"{source} {image} is not an image by digest in {settings.registry}, the registry of "
+            f"environments/Pulumi.{settings.environment}.yaml: promote the digest built in CI"
+        )
+
+
 def resolve_release(
     previous: Mapping[str, Any] | None,
     request: ReleaseRequest | None,
     settings: config.StackSettings,
 ) -> ReleaseState:
-    """Apply the request; warn when settings changed that only a new revision can carry."""
-    if request and request.image and not request.image.startswith(f"{settings.registry}/"):
-        raise ReleaseError(
-            f"RELEASE_IMAGE {request.image} is not in {settings.registry}, the registry of "
-            f"environments/Pulumi.{settings.environment}.yaml: promote the digest built in CI"
-        )
+    """Apply the request; warn when settings changed that only a new revision can carry.
+
+    The recorded release is checked like a request: state written by anyone who could reach the
+    state bucket must not be able to name the image the next `up` or rollback deploys.
+    """
+    if request and request.image:
+        _check_registry(request.image, settings, "RELEASE_IMAGE")
+    recorded = ReleaseState.from_output(previous) if previous else None
+    for revision in recorded.serving if recorded else ():
+        _check_registry(revision.image, settings, f"the recorded image of {revision.name},")
     state = next_state(
-        ReleaseState.from_output(previous) if previous else None,
-        request,
-        settings.service_name,
-        settings.revision_spec(),
+        recorded, request, settings.service_name, lambda sha: build_spec(settings, sha)
     )
-    if request is None and dict(state.latest.spec) != settings.revision_spec():
+    latest = state.latest
+    changed = build_spec(settings, latest.git_sha).differences(latest.spec)
+    if request is None and changed:
         pulumi.log.warn(
-            f"revision settings in environments/Pulumi.{settings.environment}.yaml differ from "
-            f"those of {state.latest.name}; they take effect with the next release "
-            "(a plain `pulumi up` never replaces a revision or moves traffic)"
+            f"{', '.join(changed)} in environments/Pulumi.{settings.environment}.yaml (or the "
+            f"program) differ from what {latest.name} was deployed with; they take effect with "
+            "the next release (a plain `pulumi up` never changes a revision or moves traffic)"
         )
     return state
 
@@ -64,17 +77,17 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     )
 
     models = ModelBucket("models", ModelBucketArgs(settings))
-    identities = Identities("identity", IdentityArgs(settings, models.bucket.name))
+    identities = Identities("identity", IdentityArgs(settings, models.bucket.name, release))
     service = CloudRunService(
         "app",
-        CloudRunServiceArgs(settings, release, identities.service_account.email),
+        CloudRunServiceArgs(settings, release),
         opts=pulumi.ResourceOptions(depends_on=[identities]),
     )
     Monitoring("monitoring", MonitoringArgs(settings, service.service.name, service.url))
     if settings.job_image:
         RetrainingJob(
             "retraining",
-            RetrainingJobArgs(settings, identities.job_account.email, models.bucket.name),
+            RetrainingJobArgs(settings, identities.job_account, models.bucket.name),
             opts=pulumi.ResourceOptions(depends_on=[identities]),
         )
 
@@ -93,7 +106,8 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "traffic": release.apply(lambda state: state.split().as_dict()),
         "registry": settings.registry,
         "model_bucket": models.bucket.name,
-        "runtime_service_account": identities.service_account.email,
+        "runtime_service_account": identities.service_account,
+        "secrets_in_use": identities.secrets,
     }
     for key, value in outputs.items():
         pulumi.export(key, value)

@@ -1,28 +1,39 @@
 """One deployer service account per environment, holding only what `pulumi up` of that
 environment needs, granted on that environment's project alone.
 
-Project IAM is the dangerous one: the deployer may grant only the two roles the runtime account
-needs (an IAM condition on modifiedGrantsByRole), so it cannot make itself owner.
+What a deployer cannot do, and why:
+- act as any service account but the two runtime accounts the bootstrap made for its environment
+  (`actAs` on those accounts only; a project-wide grant would let it run code as the default
+  compute account, which often holds Editor), nor create, key or re-permission accounts;
+- read a secret's value: secret IAM comes from a custom role without `versions.access`, limited
+  by an IAM condition to the secrets named after its service;
+- grant project roles beyond the runtime account's two (a condition on `modifiedGrantsByRole`);
+- touch another environment's project, hence its Pulumi state (each environment's state bucket
+  lives in that environment's project).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import artifactregistry, projects, serviceaccount, storage
+from pulumi_gcp import artifactregistry, organizations, projects, serviceaccount
 
 from infra.identity import member
 
 # Roles on the environment's project, each for resources the environment stack manages.
 DEPLOYER_ROLES = (
     "roles/run.admin",  # services, revisions, traffic, jobs and their invoker policies
-    "roles/iam.serviceAccountAdmin",  # the runtime and job service accounts
-    "roles/iam.serviceAccountUser",  # deploy revisions and jobs that run as those accounts
-    "roles/storage.admin",  # the model bucket and its IAM
+    "roles/storage.admin",  # the model bucket and its IAM; this environment's Pulumi state
     "roles/monitoring.editor",  # alert policies, uptime checks, dashboards, channels
     "roles/cloudscheduler.admin",  # the retraining schedule
-    "roles/secretmanager.admin",  # accessor grants on the service's secrets (never their values)
 )
 GRANTABLE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
+# Accessor grants on the service's secrets: read and set a secret's IAM policy, never its value.
+SECRET_IAM_PERMISSIONS = (
+    "secretmanager.secrets.get",
+    "secretmanager.secrets.getIamPolicy",
+    "secretmanager.secrets.setIamPolicy",
+)
 
 
 def grant_condition() -> str:
@@ -30,17 +41,29 @@ def grant_condition() -> str:
     return f"api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([{roles}])"
 
 
+def secret_condition(project_number: str, service_name: str) -> str:
+    """Only secrets whose id starts with the service's name (config.py refuses any other)."""
+    return f"resource.name.startsWith('projects/{project_number}/secrets/{service_name}-')"
+
+
+def secret_role_id(service_name: str, environment: str) -> str:
+    """Per service and environment, so environments may share a project."""
+    return f"{service_name.replace('-', '_')}_{environment}_secret_iam"
+
+
 @dataclass(frozen=True)
 class DeployerArgs:
-    """Which environment, where its project is, and who may impersonate its deployer."""
+    """Which environment, where its project is, who may impersonate its deployer, and the two
+    runtime accounts it may act as."""
 
     environment: str
+    service_name: str
     home_project: str
     environment_project: str
     region: str
     principal_set: pulumi.Input[str]
-    state_bucket: pulumi.Input[str]
     registry: artifactregistry.Repository
+    runtime_accounts: Mapping[str, serviceaccount.Account]
 
 
 class Deployer(pulumi.ComponentResource):
@@ -87,14 +110,37 @@ class Deployer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Pulumi state objects for this environment's stack; the bucket itself stays read-only.
-        storage.BucketIAMMember(
-            f"{name}-state",
-            bucket=args.state_bucket,
-            role="roles/storage.objectUser",
-            member=deployer,
+        secret_role = projects.IAMCustomRole(
+            f"{name}-secret-iam-role",
+            project=args.environment_project,
+            role_id=secret_role_id(args.service_name, args.environment),
+            title=f"{args.service_name} {args.environment}: secret access grants",
+            description="Read and set secrets' IAM policies; never read a secret's value.",
+            permissions=list(SECRET_IAM_PERMISSIONS),
             opts=child,
         )
+        number = projects_number(args.environment_project)
+        projects.IAMMember(
+            f"{name}-grants-secret-access",
+            project=args.environment_project,
+            role=secret_role.name,
+            member=deployer,
+            condition=projects.IAMMemberConditionArgs(
+                title="own-service-secrets-only",
+                description=f"Secrets whose id starts with {args.service_name}-.",
+                expression=number.apply(lambda n: secret_condition(n, args.service_name)),
+            ),
+            opts=child,
+        )
+        # Deploying a revision or job that runs as an account needs actAs on that account.
+        for purpose, account in sorted(args.runtime_accounts.items()):
+            serviceaccount.IAMMember(
+                f"{name}-acts-as-{purpose}",
+                service_account_id=account.name,
+                role="roles/iam.serviceAccountUser",
+                member=deployer,
+                opts=child,
+            )
         artifactregistry.RepositoryIamMember(
             f"{name}-pushes-images",
             project=args.home_project,
@@ -105,3 +151,8 @@ class Deployer(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"email": self.account.email})
+
+
+def projects_number(project: str) -> pulumi.Output[str]:
+    """A project's number: IAM conditions and service agents name projects by number."""
+    return organizations.get_project_output(project_id=project).number

@@ -3,10 +3,11 @@
 from typing import Any
 
 import pulumi
-from pulumi_gcp import artifactregistry, organizations, projects, storage
+from pulumi_gcp import artifactregistry, projects
 
 from infra.bootstrap import settings as bootstrap_settings
-from infra.bootstrap.deployers import Deployer, DeployerArgs
+from infra.bootstrap.deployers import Deployer, DeployerArgs, projects_number
+from infra.bootstrap.environment import EnvironmentArgs, EnvironmentFoundation, state_bucket
 from infra.bootstrap.trust import GitHubTrust, GitHubTrustArgs
 from infra.registry import Registry, RegistryArgs
 
@@ -29,6 +30,7 @@ LABELS = {"managed-by": "pulumi", "stack": "bootstrap"}
 def bootstrap() -> dict[str, Any]:
     """Everything the environment stacks and the workflows need before their first run."""
     settings = bootstrap_settings.load()
+    stacks = bootstrap_settings.environment_stacks(settings)
     apis = [
         projects.Service(
             f"api-{project}-{api.split('.', maxsplit=1)[0]}",
@@ -41,16 +43,14 @@ def bootstrap() -> dict[str, Any]:
     ]
     after_apis = pulumi.ResourceOptions(depends_on=apis)
 
-    state = storage.Bucket(
+    # The bootstrap's own state, once moved from the local backend; no deployer can read it.
+    state = state_bucket(
         "pulumi-state",
-        name=f"{settings.project}-pulumi-state",
-        project=settings.project,
-        location=settings.region.upper(),
-        uniform_bucket_level_access=True,
-        public_access_prevention="enforced",
-        versioning=storage.BucketVersioningArgs(enabled=True),  # every checkpoint recoverable
-        labels=LABELS,
-        opts=pulumi.ResourceOptions(depends_on=apis, protect=True),
+        f"{settings.project}-pulumi-state",
+        settings.project,
+        settings.region,
+        LABELS,
+        after_apis,
     )
     registry = Registry(
         "images",
@@ -62,25 +62,32 @@ def bootstrap() -> dict[str, Any]:
         GitHubTrustArgs(settings.project, settings.github_repository, settings.prod_ref),
         opts=after_apis,
     )
+    foundations = {
+        environment: EnvironmentFoundation(
+            f"environment-{environment}", EnvironmentArgs(stack, LABELS), opts=after_apis
+        )
+        for environment, stack in sorted(stacks.items())
+    }
     deployers = {
         environment: Deployer(
             f"deployer-{environment}",
             DeployerArgs(
                 environment=environment,
+                service_name=stack.service_name,
                 home_project=settings.project,
-                environment_project=project,
+                environment_project=stack.project,
                 region=settings.region,
                 principal_set=trust.principal_set(prod=environment == "prod"),
-                state_bucket=state.name,
                 registry=registry.repository,
+                runtime_accounts=foundations[environment].accounts,
             ),
             opts=after_apis,
         )
-        for environment, project in sorted(settings.environment_projects.items())
+        for environment, stack in sorted(stacks.items())
     }
     # Cloud Run pulls images as each environment project's service agent.
     for environment, project in sorted(settings.environment_projects.items()):
-        number = organizations.get_project_output(project_id=project).number
+        number = projects_number(project)
         artifactregistry.RepositoryIamMember(
             f"run-agent-{environment}-pulls-images",
             project=settings.project,
@@ -98,12 +105,13 @@ def bootstrap() -> dict[str, Any]:
     github_variables: dict[str, Any] = {
         "GCP_WORKLOAD_IDENTITY_PROVIDER": trust.providers[False].name,
         "GCP_WORKLOAD_IDENTITY_PROVIDER_PROD": trust.providers[True].name,
-        "PULUMI_BACKEND_URL": state.url,
         "GCP_REGISTRY": registry.path,
-    } | {
-        f"GCP_DEPLOYER_{environment.upper()}": deployer.account.email
-        for environment, deployer in deployers.items()
     }
+    for environment, deployer in deployers.items():
+        github_variables[f"GCP_DEPLOYER_{environment.upper()}"] = deployer.account.email
+        github_variables[f"PULUMI_BACKEND_URL_{environment.upper()}"] = foundations[
+            environment
+        ].state_bucket.url
     outputs = {
         "github_variables": github_variables,
         "gh_commands": pulumi.Output.all(**github_variables).apply(
@@ -113,6 +121,10 @@ def bootstrap() -> dict[str, Any]:
         ),
         "registry": registry.path,
         "state_bucket": state.url,
+        "environment_state_buckets": {
+            environment: foundation.state_bucket.url
+            for environment, foundation in foundations.items()
+        },
     }
     for key, value in outputs.items():
         pulumi.export(key, value)

@@ -1,14 +1,16 @@
 """The bootstrap stack's settings: the only reader of its pulumi.Config."""
 
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from infra.config import REGIONS, ConfigError
+from infra.config import REGIONS, ConfigError, StackSettings, load_file
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
@@ -44,6 +46,18 @@ class BootstrapSettings(BaseModel):
             raise ValueError(f"{bad} are not GCP project ids")
         return pairs
 
+    @model_validator(mode="after")
+    def _prod_apart(self) -> "BootstrapSettings":
+        prod = self.environment_projects["prod"]
+        shared = [env for env in ("dev", "staging") if self.environment_projects[env] == prod]
+        if shared:
+            raise ValueError(
+                f"prod shares project {prod} with {', '.join(shared)}: a deployer's roles are "
+                "project-wide, so that deployer could rewrite prod's state and resources; give "
+                "prod a project of its own (dev and staging may share one)"
+            )
+        return self
+
     @property
     def all_projects(self) -> list[str]:
         """Every project the bootstrap touches, each once."""
@@ -66,3 +80,19 @@ def load() -> BootstrapSettings:
             f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
         )
         raise ConfigError(f"invalid bootstrap configuration:\n{problems}") from None
+
+
+def environment_stacks(
+    settings: BootstrapSettings, root: Path = ENVIRONMENTS_DIR
+) -> dict[str, StackSettings]:
+    """Each environment's stack settings, which must name the project the bootstrap was given."""
+    stacks = {environment: load_file(environment, root) for environment in ENVIRONMENTS}
+    wrong = [
+        f"  environments/Pulumi.{env}.yaml says gcp:project {stack.project}, "
+        f"environmentProjects says {settings.environment_projects[env]}"
+        for env, stack in stacks.items()
+        if stack.project != settings.environment_projects[env]
+    ]
+    if wrong:
+        raise ConfigError("the bootstrap and the environments disagree:\n" + "\n".join(wrong))
+    return stacks

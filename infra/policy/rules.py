@@ -80,12 +80,23 @@ def no_public_invoker(args: ResourceValidationArgs, report: ReportViolation) -> 
 
 
 def images_by_digest(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """By digest, and from the environment's own registry: any other project's registry could
+    serve an image nobody here built."""
+    stack = stack_of(args.urn)
+    settings = stack_settings(stack)
     for container in _containers(args):
         image = str(container.get("image", ""))
-        if not IMAGE_BY_DIGEST.match(image):
+        if settings is None:
             report(
-                f"image {image!r} of {args.name} must come from Artifact Registry by digest "
-                "(REGION-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...): a tag can change.",
+                f"cannot tell where {args.name} may pull images from: environments/Pulumi."
+                f"{stack}.yaml is missing or invalid.",
+                None,
+            )
+        elif not (IMAGE_BY_DIGEST.match(image) and image.startswith(f"{settings.registry}/")):
+            report(
+                f"image {image!r} of {args.name} must come from {settings.registry} (the "
+                f"`registry` of environments/Pulumi.{stack}.yaml) by digest "
+                "(...@sha256:<64 hex>): a tag can change, another registry is not ours.",
                 None,
             )
 
@@ -152,7 +163,7 @@ POLICIES: list[ResourceValidationPolicy] = [
     ),
     _policy(
         "images-by-digest",
-        "Images come from Artifact Registry by digest.",
+        "Images come from the environment's own Artifact Registry, by digest.",
         images_by_digest,
         {SERVICE, JOB},
     ),

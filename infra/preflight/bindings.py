@@ -7,7 +7,7 @@ pass. The GitHub-side check (`oidc.py`) does that from inside the job.
 
 import httpx
 
-from infra.bootstrap.deployers import DEPLOYER_ROLES
+from infra.bootstrap.deployers import DEPLOYER_ROLES, secret_role_id
 from infra.bootstrap.trust import attribute_condition, principal_set
 from infra.preflight.expectation import Expectation, Finding, error_text
 
@@ -71,6 +71,12 @@ def check_impersonation(client: httpx.Client, expected: Expectation) -> Finding:
     return Finding(True, "impersonation", f"{wanted} may impersonate {expected.service_account}")
 
 
+def deployer_roles(expected: Expectation) -> tuple[str, ...]:
+    """Every project-level role the bootstrap grants this environment's deployer."""
+    secret_role = secret_role_id(expected.service_name, expected.environment)
+    return (*DEPLOYER_ROLES, CONDITIONAL_ROLE, f"projects/{expected.project}/roles/{secret_role}")
+
+
 def check_roles(client: httpx.Client, expected: Expectation) -> Finding:
     response = client.post(
         f"{RESOURCE_MANAGER}/{expected.project}:getIamPolicy",
@@ -84,7 +90,7 @@ def check_roles(client: httpx.Client, expected: Expectation) -> Finding:
         for binding in response.json().get("bindings", [])
         if member in binding.get("members", [])
     }
-    missing = [role for role in (*DEPLOYER_ROLES, CONDITIONAL_ROLE) if role not in held]
+    missing = [role for role in deployer_roles(expected) if role not in held]
     if missing:
         return Finding(
             False,

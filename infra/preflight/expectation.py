@@ -7,7 +7,10 @@ from pathlib import Path
 import httpx
 import yaml
 
+from infra.config import load_file
+
 BOOTSTRAP_STACK = Path(__file__).resolve().parents[1] / "bootstrap" / "Pulumi.main.yaml"
+ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 BOOTSTRAP_PROJECT = "cloudrun-ml-rollouts-bootstrap"
 
 
@@ -30,6 +33,7 @@ class Expectation:
     provider: str
     service_account: str
     project: str
+    service_name: str = "fraud-scorer"
 
     @property
     def pool(self) -> str:
@@ -64,4 +68,5 @@ def expectation_for(
         provider=environ.get(f"GCP_WORKLOAD_IDENTITY_PROVIDER{suffix}", ""),
         service_account=environ.get(f"GCP_DEPLOYER_{environment.upper()}", ""),
         project=projects[environment],
+        service_name=load_file(environment, ENVIRONMENTS_DIR).service_name,
     )

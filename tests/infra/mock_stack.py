@@ -43,6 +43,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["email"] = (
                 f"{args.inputs['accountId']}@{args.inputs['project']}.iam.gserviceaccount.com"
             )
+            outputs["name"] = (
+                f"projects/{args.inputs['project']}/serviceAccounts/{outputs['email']}"
+            )
         elif args.typ == "gcp:cloudrunv2/service:Service":
             base = f"{args.inputs['name']}-xyz-ew.a.run.app"
             outputs["uri"] = f"https://{base}"
@@ -52,6 +55,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 else target
                 for target in args.inputs.get("traffics", [])
             ]
+        elif args.typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+            outputs["name"] = f"projects/{args.inputs['project']}/roles/{args.inputs['roleId']}"
+        elif args.typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+            agent = (
+                f"service-{PROJECT_NUMBER}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
+            )
+            outputs |= {"email": agent, "member": f"serviceAccount:{agent}"}
         elif args.typ == "gcp:storage/bucket:Bucket":
             outputs["url"] = f"gs://{args.inputs['name']}"
         elif args.typ.startswith("gcp:iam/workloadIdentityPool"):

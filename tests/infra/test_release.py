@@ -1,7 +1,12 @@
+import json
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from infra.config import load_file
 from infra.release import (
     ReleaseError,
     ReleaseRequest,
@@ -9,10 +14,15 @@ from infra.release import (
     next_state,
     revision_name,
 )
+from infra.revision import RevisionSpec, build_spec
 from pipelines.rollout.traffic import CANDIDATE_TAG
 
-SPEC = {"cpu": "1", "memory": "1Gi"}
+SETTINGS = load_file("staging")
 SERVICE = "fraud-scorer"
+
+
+def spec_for(git_sha: str) -> RevisionSpec:
+    return build_spec(SETTINGS, git_sha)
 
 
 def image(n: int) -> str:
@@ -26,7 +36,7 @@ def deploy(n: int) -> ReleaseRequest:
 def apply(*requests: ReleaseRequest | None) -> ReleaseState:
     state = None
     for request in requests:
-        state = next_state(state, request, SERVICE, SPEC)
+        state = next_state(state, request, SERVICE, spec_for)
     assert state is not None
     return state
 
@@ -52,20 +62,20 @@ def test_a_new_candidate_is_dark_launched_with_its_tag() -> None:
 def test_canary_promote_and_rollback_move_only_the_candidate() -> None:
     canary = apply(deploy(1), deploy(2), ReleaseRequest("canary", percent=25))
     assert canary.split().percent(canary.stable.name) == 75
-    promoted = next_state(canary, ReleaseRequest("promote"), SERVICE, SPEC)
+    promoted = next_state(canary, ReleaseRequest("promote"), SERVICE, spec_for)
     assert promoted.phase == "promoted"
     assert promoted.candidate is None
     assert promoted.stable == canary.candidate
-    rolled_back = next_state(canary, ReleaseRequest("rollback"), SERVICE, SPEC)
+    rolled_back = next_state(canary, ReleaseRequest("rollback"), SERVICE, spec_for)
     assert rolled_back.phase == "rolled_back"
     assert rolled_back.split().percent(canary.stable.name) == 100
     assert rolled_back.split().tagged(CANDIDATE_TAG) == canary.latest.name, "kept for debugging"
-    assert next_state(rolled_back, ReleaseRequest("rollback"), SERVICE, SPEC) == rolled_back
+    assert next_state(rolled_back, ReleaseRequest("rollback"), SERVICE, spec_for) == rolled_back
 
 
 def test_no_request_reproduces_the_state_exactly() -> None:
     state = apply(deploy(1), deploy(2), ReleaseRequest("canary", percent=5))
-    assert next_state(state, None, SERVICE, {"cpu": "8"}) is state
+    assert next_state(state, None, SERVICE, lambda _: pytest.fail("no revision is built")) is state
 
 
 @pytest.mark.parametrize(
@@ -100,8 +110,30 @@ def test_a_rolled_back_candidate_is_replaced_by_the_next_deploy() -> None:
 
 
 def test_the_state_round_trips_through_a_stack_output() -> None:
+    """Typed end to end: what is recorded comes back as the same typed revisions."""
     state = apply(deploy(1), deploy(2), ReleaseRequest("canary", percent=25))
-    assert ReleaseState.from_output(state.as_output()) == state
+    output = json.loads(json.dumps(state.as_output()))  # as the engine stores it
+    assert ReleaseState.from_output(output) == state
+    assert state.candidate is not None
+    assert state.candidate.spec.env["GIT_SHA"] == f"{2:040x}"
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda out: out.pop("stable"),
+        lambda out: out.update(phase="shipping"),
+        lambda out: out["stable"]["spec"].pop("service_account"),
+        lambda out: out["stable"]["spec"].update(concurrency="many"),
+        lambda out: out["stable"]["spec"].update(surprise=1),
+    ],
+    ids=["no stable", "unknown phase", "missing field", "wrong type", "unknown field"],
+)
+def test_a_malformed_record_is_refused_whole(corrupt: Callable[[dict[str, Any]], object]) -> None:
+    output = json.loads(json.dumps(apply(deploy(1)).as_output()))
+    corrupt(output)
+    with pytest.raises(ReleaseError, match="recorded `release` output is malformed"):
+        ReleaseState.from_output(output)
 
 
 def test_requests_come_from_release_variables() -> None:
@@ -137,7 +169,7 @@ def test_any_sequence_keeps_a_valid_split(sequence: list[ReleaseRequest | None])
     names = {state.stable.name}
     for request in sequence:
         try:
-            new = next_state(state, request, SERVICE, SPEC)
+            new = next_state(state, request, SERVICE, spec_for)
         except ReleaseError:
             continue
         if new.candidate is not None and new.candidate != state.candidate:

@@ -1,8 +1,10 @@
 import functools
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from infra.stack import deploy
@@ -135,15 +137,11 @@ def test_the_revision_is_probed_pinned_and_runs_as_its_own_identity(environment:
     env = {item["name"]: item.get("value") for item in container["envs"]}
     assert env["ENVIRONMENT"] == environment
     assert env["GIT_SHA"] == f"{7:040x}"
-    runtime = next(
-        a
-        for a in mocks.of_type("gcp:serviceaccount/account:Account")
-        if a.name.endswith("-runtime")
+    project = stack_config(Path(f"environments/Pulumi.{environment}.yaml"))["gcp:project"]
+    assert template["serviceAccount"] == (
+        f"fraud-scorer-{environment[:4]}-run@{project}.iam.gserviceaccount.com"
     )
-    assert (
-        template["serviceAccount"]
-        == f"{runtime.inputs['accountId']}@{runtime.inputs['project']}.iam.gserviceaccount.com"
-    )
+    assert not mocks.of_type("gcp:serviceaccount/account:Account"), "the bootstrap creates them"
 
 
 @pytest.mark.parametrize(
@@ -161,48 +159,103 @@ def test_only_a_public_environment_lets_all_users_invoke(environment: str, publi
     assert ("serviceAgentAuthentication" in uptime["httpCheck"]) == (not public)
 
 
-def grants_to(mocks: RecordingMocks, account_suffix: str) -> set[tuple[str, str]]:
-    account = next(
-        a
-        for a in mocks.of_type("gcp:serviceaccount/account:Account")
-        if a.name.endswith(account_suffix)
-    )
-    email = f"{account.inputs['accountId']}@{account.inputs['project']}.iam.gserviceaccount.com"
-    member = f"serviceAccount:{email}"
+def grants_to(mocks: RecordingMocks, email: str) -> set[tuple[str, str]]:
     return {
         (resource.typ.split(":")[-1], resource.inputs["role"])
         for resource in mocks.resources
-        if resource.inputs.get("member") == member
+        if resource.inputs.get("member") == f"serviceAccount:{email}"
     }
 
 
+def secret_config(environment: str, *entries: str) -> dict[str, str]:
+    config = stack_config(Path(f"environments/Pulumi.{environment}.yaml"))
+    config["cloudrun-ml-rollouts:secretEnv"] = json.dumps(list(entries))
+    return config
+
+
 def test_runtime_identities_hold_only_what_they_use() -> None:
-    config = stack_config(Path("environments/Pulumi.prod.yaml"))
-    config["cloudrun-ml-rollouts:secretEnv"] = '["API_TOKEN=partner-token:3"]'
+    config = secret_config("prod", "API_TOKEN=fraud-scorer-partner-token:3")
     config["cloudrun-ml-rollouts:jobImage"] = f"{REGISTRY}/pipelines@sha256:{'c' * 64}"
     mocks = run("prod", release_env("deploy", 1), config=config).mocks
-    assert grants_to(mocks, "-runtime") == {
+    assert grants_to(mocks, "fraud-scorer-prod-run@my-ml-prod.iam.gserviceaccount.com") == {
         ("BucketIAMMember", "roles/storage.objectViewer"),
         ("IAMMember", "roles/logging.logWriter"),
         ("IAMMember", "roles/monitoring.metricWriter"),
         ("SecretIamMember", "roles/secretmanager.secretAccessor"),
     }
-    assert grants_to(mocks, "-job") == {
+    assert grants_to(mocks, "fraud-scorer-prod-job@my-ml-prod.iam.gserviceaccount.com") == {
         ("BucketIAMMember", "roles/storage.objectUser"),
         ("IAMMember", "roles/logging.logWriter"),
         ("JobIamMember", "roles/run.invoker"),
     }
     secret = mocks.one("gcp:secretmanager/secretIamMember:SecretIamMember").inputs
-    assert secret["secretId"] == "partner-token"
+    assert secret["secretId"] == "fraud-scorer-partner-token"
     env = mocks.one(SERVICE).inputs["template"]["containers"][0]["envs"]
     assert {
         "name": "API_TOKEN",
-        "valueSource": {"secretKeyRef": {"secret": "partner-token", "version": "3"}},
+        "valueSource": {"secretKeyRef": {"secret": "fraud-scorer-partner-token", "version": "3"}},
     } in env
     bucket = mocks.one("gcp:storage/bucket:Bucket").inputs
     assert bucket["publicAccessPrevention"] == "enforced"
     assert bucket["uniformBucketLevelAccess"] is True
     assert bucket["versioning"] == {"enabled": True}
+
+
+def secrets_granted(last: Run) -> set[str]:
+    return {
+        grant.inputs["secretId"]
+        for grant in last.mocks.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+    }
+
+
+def test_secret_grants_follow_the_revisions_that_serve_not_the_config() -> None:
+    """A secret dropped from the file stays readable until no revision with a route reads it."""
+    old = secret_config("staging", "API_TOKEN=fraud-scorer-old-token")
+    new = secret_config("staging", "API_TOKEN=fraud-scorer-new-token")
+    first = run("staging", release_env("deploy", 1), config=old)
+    assert secrets_granted(first) == {"fraud-scorer-old-token"}
+    plain = run("staging", None, first.outputs, config=new)
+    assert secrets_granted(plain) == {"fraud-scorer-old-token"}, "stable still reads it"
+    dark = run("staging", release_env("deploy", 2), plain.outputs, config=new)
+    assert secrets_granted(dark) == {"fraud-scorer-old-token", "fraud-scorer-new-token"}
+    rolled_back = run("staging", release_env("rollback"), dark.outputs, config=new)
+    assert secrets_granted(rolled_back) == {"fraud-scorer-old-token", "fraud-scorer-new-token"}, (
+        "a rolled-back candidate keeps its tagged route, and may still start instances"
+    )
+    redeployed = run("staging", release_env("deploy", 3), rolled_back.outputs, config=new)
+    canary = run("staging", release_env("canary", percent=50), redeployed.outputs, config=new)
+    promoted = run("staging", release_env("promote"), canary.outputs, config=new)
+    assert secrets_granted(promoted) == {"fraud-scorer-new-token"}, "revoked once nothing reads it"
+
+
+def test_a_labels_edit_never_changes_a_pinned_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cloud Run answers 409 to a revision name re-sent with another template; so every run
+    after a labels edit, rollback included, re-sends the template exactly as deployed."""
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *_, **__: warnings.append(message))
+    dark = state_after("staging", "dark_launched")
+    deployed = dark.mocks.one(SERVICE).inputs["template"]
+    edited = stack_config(Path("environments/Pulumi.staging.yaml"))
+    edited["cloudrun-ml-rollouts:labels"] = '["team=payments", "cost-center=ml-staging"]'
+    last = dark
+    for request in (None, release_env("canary", percent=10), release_env("rollback")):
+        last = run("staging", request, last.outputs, config=edited)
+        assert last.mocks.one(SERVICE).inputs["template"] == deployed
+        assert last.mocks.one(SERVICE).inputs["labels"]["team"] == "payments", "service labels move"
+    assert any(w.startswith("labels in environments/Pulumi.staging.yaml") for w in warnings)
+    released = run("staging", release_env("deploy", 3), last.outputs, config=edited)
+    assert released.mocks.one(SERVICE).inputs["template"]["labels"]["team"] == "payments"
+
+
+def test_a_recorded_image_outside_the_registry_is_refused() -> None:
+    """Whoever could write the state must not choose what the next `up` or rollback deploys."""
+    first = run("staging", release_env("deploy", 1))
+    tampered = json.loads(json.dumps(first.outputs))
+    tampered["release"]["stable"]["image"] = f"us-docker.pkg.dev/attacker/x/app@sha256:{'e' * 64}"
+    with pytest.raises(ValueError, match="recorded image of fraud-scorer-0000000-001"):
+        run("staging", None, tampered)
+    with pytest.raises(ValueError, match="recorded image of fraud-scorer-0000000-001"):
+        run("staging", release_env("rollback"), tampered)
 
 
 def test_the_retraining_job_exists_only_when_an_image_is_configured() -> None:
@@ -239,7 +292,27 @@ def test_an_impossible_request_fails_the_run_and_changes_nothing() -> None:
     elsewhere = release_env("deploy", 2) | {
         "RELEASE_IMAGE": f"us-docker.pkg.dev/someone-else/images/app@sha256:{'e' * 64}"
     }
-    with pytest.raises(ValueError, match=r"is not in europe-west1-docker\.pkg\.dev/my-ml-shared"):
+    with pytest.raises(
+        ValueError, match=r"not an image by digest in europe-west1-docker\.pkg\.dev"
+    ):
         run("staging", elsewhere, first.outputs)
     with pytest.raises(ValueError, match="no release yet: the first `pulumi up` needs"):
         run("staging", None)
+
+
+def test_the_dashboard_spells_out_what_the_api_fills_in() -> None:
+    """Left out, each field comes back from the API and every preview shows a change, so
+    `pulumi preview --expect-no-changes` could not watch for drift."""
+    dashboard = run("prod", release_env("deploy", 1)).mocks.one(
+        "gcp:monitoring/dashboard:Dashboard"
+    )
+    tiles = json.loads(dashboard.inputs["dashboardJson"])["mosaicLayout"]["tiles"]
+    assert len(tiles) == 4
+    for tile in tiles:
+        chart = tile["widget"]["xyChart"]
+        assert chart["chartOptions"] == {"mode": "COLOR"}
+        assert chart["yAxis"] == {"label": "y1Axis", "scale": "LINEAR"}
+        assert (chart["thresholds"], chart["timeshiftDuration"]) == ([], "0s")
+        (data,) = chart["dataSets"]
+        assert (data["targetAxis"], data["minAlignmentPeriod"]) == ("Y1", "60s")
+        assert data["breakdowns"] == data["dimensions"] == data["measures"] == []

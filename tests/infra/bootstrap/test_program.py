@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -5,10 +6,19 @@ import pytest
 from infra.bootstrap.deployers import DEPLOYER_ROLES, GRANTABLE_ROLES
 from infra.bootstrap.program import REQUIRED_APIS, bootstrap
 from infra.bootstrap.trust import attribute_condition
-from tests.infra.mock_stack import RecordingMocks, Run, run_program, stack_config
+from tests.infra.mock_stack import (
+    ENVIRONMENTS,
+    PROJECT_NUMBER,
+    RecordingMocks,
+    Resource,
+    Run,
+    run_program,
+    stack_config,
+)
 
 PROJECT = "cloudrun-ml-rollouts-bootstrap"
 CONFIG = stack_config(Path("infra/bootstrap/Pulumi.main.yaml"))
+PREDEFINED = json.loads((Path(__file__).parent / "predefined_roles.json").read_text("utf-8"))
 
 
 def run(**changes: str) -> Run:
@@ -70,33 +80,137 @@ def test_prod_is_impersonated_only_through_the_prod_pool(shipped: Run) -> None:
         )
 
 
-def test_deployers_hold_their_roles_on_their_own_project_only(shipped: Run) -> None:
-    grants = {
-        (r.inputs["project"], r.inputs["role"], r.inputs["member"].split("@")[0])
-        for r in shipped.mocks.of_type("gcp:projects/iAMMember:IAMMember")
+def deployer_grants(mocks: RecordingMocks, environment: str) -> list[Resource]:
+    """Every IAM grant whose member is that environment's deployer."""
+    who = f"serviceAccount:deploy-{environment}@my-ml-shared.iam.gserviceaccount.com"
+    return [r for r in mocks.resources if r.inputs.get("member") == who]
+
+
+def custom_role_permissions(mocks: RecordingMocks) -> dict[str, list[str]]:
+    return {
+        f"projects/{r.inputs['project']}/roles/{r.inputs['roleId']}": r.inputs["permissions"]
+        for r in mocks.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
     }
-    for environment in ("dev", "staging", "prod"):
-        mine = {
-            (p, role) for p, role, who in grants if who == f"serviceAccount:deploy-{environment}"
-        }
-        assert {p for p, _ in mine} == {f"my-ml-{environment}"}
-        assert {role for _, role in mine} == {
-            *DEPLOYER_ROLES,
-            "roles/resourcemanager.projectIamAdmin",
-        }
-    assert not any(role in {"roles/owner", "roles/editor"} for _, role, _ in grants)
-    conditional = [
-        r.inputs
-        for r in shipped.mocks.of_type("gcp:projects/iAMMember:IAMMember")
-        if r.inputs["role"] == "roles/resourcemanager.projectIamAdmin"
-    ]
-    assert len(conditional) == 3
-    assert all(
-        all(role in c["condition"]["expression"] for role in GRANTABLE_ROLES) for c in conditional
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_deployers_hold_their_roles_on_their_own_project_only(
+    shipped: Run, environment: str
+) -> None:
+    grants = deployer_grants(shipped.mocks, environment)
+    project_grants = [g for g in grants if g.typ == "gcp:projects/iAMMember:IAMMember"]
+    assert {g.inputs["project"] for g in project_grants} == {f"my-ml-{environment}"}
+    assert {g.inputs["role"] for g in project_grants} == {
+        *DEPLOYER_ROLES,
+        "roles/resourcemanager.projectIamAdmin",
+        f"projects/my-ml-{environment}/roles/fraud_scorer_{environment}_secret_iam",
+    }
+    conditions = {g.inputs["role"]: g.inputs.get("condition") or {} for g in project_grants}
+    iam_admin = conditions["roles/resourcemanager.projectIamAdmin"]
+    assert all(role in iam_admin["expression"] for role in GRANTABLE_ROLES)
+    secret_role = f"projects/my-ml-{environment}/roles/fraud_scorer_{environment}_secret_iam"
+    assert conditions[secret_role]["expression"] == (
+        f"resource.name.startsWith('projects/{PROJECT_NUMBER}/secrets/fraud-scorer-')"
     )
-    assert not shipped.mocks.of_type("gcp:serviceaccount/key:Key"), (
-        "keyless: no service-account keys"
+    assert not shipped.mocks.of_type("gcp:serviceaccount/key:Key"), "keyless"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_a_deployer_acts_only_as_its_own_two_runtime_accounts(
+    shipped: Run, environment: str
+) -> None:
+    acts_as = [
+        g for g in deployer_grants(shipped.mocks, environment)
+        if g.inputs["role"] == "roles/iam.serviceAccountUser"
+    ]  # fmt: skip
+    assert all(g.typ == "gcp:serviceaccount/iAMMember:IAMMember" for g in acts_as), (
+        "actAs on single accounts, never on a project"
     )
+    accounts = {
+        r.inputs["accountId"]: r
+        for r in shipped.mocks.of_type("gcp:serviceaccount/account:Account")
+        if r.inputs["project"] == f"my-ml-{environment}"
+    }
+    short = environment[:4]
+    assert set(accounts) == {f"fraud-scorer-{short}-run", f"fraud-scorer-{short}-job"}
+    project = f"my-ml-{environment}"
+    assert sorted(g.inputs["serviceAccountId"] for g in acts_as) == sorted(
+        f"projects/{project}/serviceAccounts/{account_id}@{project}.iam.gserviceaccount.com"
+        for account_id in accounts
+    )
+
+
+def permissions(role: str, mocks: RecordingMocks) -> list[str]:
+    custom = custom_role_permissions(mocks)
+    if role in custom:
+        return custom[role]
+    recorded = PREDEFINED["roles"]
+    assert role in recorded, f"{role} is granted but its permissions are not recorded"
+    return recorded[role]["permissions"]
+
+
+# Permissions that would let a deployer read secrets or become another identity.
+FORBIDDEN = (
+    "secretmanager.versions.access",
+    "iam.serviceAccounts.getAccessToken",
+    "iam.serviceAccounts.signJwt",
+    "iam.serviceAccounts.implicitDelegation",
+    "iam.serviceAccounts.setIamPolicy",
+    "iam.serviceAccountKeys.create",
+    "iam.roles.update",
+)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_no_deployer_role_reads_secrets_or_acts_project_wide(
+    shipped: Run, environment: str
+) -> None:
+    """Checked against the roles' recorded permission lists (predefined_roles.json)."""
+    for grant in deployer_grants(shipped.mocks, environment):
+        held = set(permissions(grant.inputs["role"], shipped.mocks))
+        assert not held & set(FORBIDDEN), (grant.name, held & set(FORBIDDEN))
+        if grant.typ != "gcp:serviceaccount/iAMMember:IAMMember":
+            assert "iam.serviceAccounts.actAs" not in held, f"{grant.name}: actAs project-wide"
+        if "resourcemanager.projects.setIamPolicy" in held:
+            assert grant.inputs.get("condition"), f"{grant.name}: unconditioned IAM admin"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environments_state_lives_apart(shipped: Run, environment: str) -> None:
+    """No deployer holds any grant in another environment's project, where its state lives."""
+    buckets = {
+        r.inputs["name"]: r.inputs for r in shipped.mocks.of_type("gcp:storage/bucket:Bucket")
+    }
+    state = buckets[f"my-ml-{environment}-{environment}-pulumi-state"]
+    assert state["project"] == f"my-ml-{environment}"
+    assert state["versioning"] == {"enabled": True}
+    assert state["publicAccessPrevention"] == "enforced"
+    for other in ENVIRONMENTS:
+        if other == environment:
+            continue
+        for grant in deployer_grants(shipped.mocks, other):
+            assert grant.inputs.get("project") != f"my-ml-{environment}"
+            assert grant.inputs.get("bucket") is None, "no bucket-level grant on any state"
+    assert shipped.outputs["github_variables"][f"PULUMI_BACKEND_URL_{environment.upper()}"] == (
+        f"gs://my-ml-{environment}-{environment}-pulumi-state"
+    )
+
+
+def test_prod_may_not_share_a_project() -> None:
+    with pytest.raises(Exception, match="prod shares project my-ml-dev with dev"):
+        run(environmentProjects='["dev=my-ml-dev", "staging=my-ml-staging", "prod=my-ml-dev"]')
+
+
+def test_the_bootstrap_and_the_environment_files_must_agree() -> None:
+    with pytest.raises(Exception, match=r"Pulumi\.staging\.yaml says gcp:project my-ml-staging"):
+        run(environmentProjects='["dev=my-ml-dev", "staging=my-ml-other", "prod=my-ml-prod"]')
+
+
+def test_each_environment_gets_its_monitoring_agent(shipped: Run) -> None:
+    agents = shipped.mocks.of_type("gcp:projects/serviceIdentity:ServiceIdentity")
+    assert {(a.inputs["project"], a.inputs["service"]) for a in agents} == {
+        (f"my-ml-{env}", "monitoring.googleapis.com") for env in ENVIRONMENTS
+    }
 
 
 def test_registry_state_and_variables_are_ready_for_github(shipped: Run) -> None:
@@ -110,9 +224,6 @@ def test_registry_state_and_variables_are_ready_for_github(shipped: Run) -> None
     )
     assert len(pullers) == 3
     assert all("serverless-robot-prod" in m for m in pullers)
-    state = shipped.mocks.one("gcp:storage/bucket:Bucket").inputs
-    assert state["versioning"] == {"enabled": True}
-    assert state["publicAccessPrevention"] == "enforced"
     variables = shipped.outputs["github_variables"]
     assert variables["GCP_REGISTRY"] == "europe-west1-docker.pkg.dev/my-ml-shared/services"
     assert variables["GCP_DEPLOYER_PROD"] == "deploy-prod@my-ml-shared.iam.gserviceaccount.com"
@@ -120,9 +231,10 @@ def test_registry_state_and_variables_are_ready_for_github(shipped: Run) -> None
         "/workloadIdentityPools/github-prod/providers/github-oidc"
     )
     assert (
-        "gh variable set PULUMI_BACKEND_URL --body 'gs://my-ml-shared-pulumi-state'"
+        "gh variable set PULUMI_BACKEND_URL_PROD --body 'gs://my-ml-prod-prod-pulumi-state'"
         in shipped.outputs["gh_commands"]
     )
+    assert shipped.outputs["state_bucket"] == "gs://my-ml-shared-pulumi-state"
 
 
 def test_a_bad_environment_list_is_explained() -> None:

@@ -95,6 +95,12 @@ def test_a_public_invoker_is_refused_unless_the_environment_is_public() -> None:
             ),
             "images-by-digest",
         ),
+        (
+            lambda p: p["template"]["containers"][0].update(
+                image=f"europe-west1-docker.pkg.dev/someone-else/services/app@sha256:{'a' * 64}"
+            ),
+            "images-by-digest",
+        ),
         (lambda p: p["labels"].pop("environment"), "labels-present"),
         (lambda p: p["scaling"].update(minInstanceCount=0), "prod-min-instances"),
         (

@@ -4,8 +4,7 @@ from typing import Any
 
 import httpx
 
-from infra.bootstrap.deployers import DEPLOYER_ROLES
-from infra.preflight.bindings import CONDITIONAL_ROLE, check_from_workstation, expected_condition
+from infra.preflight.bindings import check_from_workstation, deployer_roles, expected_condition
 from infra.preflight.expectation import Expectation
 
 POOL = "projects/1/locations/global/workloadIdentityPools/github-prod"
@@ -26,7 +25,7 @@ DEPLOYER = f"serviceAccount:{EXPECTED.service_account}"
 def iam_api(
     provider: dict[str, Any] | None = None,
     impersonators: list[str] | None = None,
-    roles: tuple[str, ...] = (*DEPLOYER_ROLES, CONDITIONAL_ROLE),
+    roles: tuple[str, ...] = deployer_roles(EXPECTED),
 ) -> Callable[[httpx.Request], httpx.Response]:
     """IAM and Resource Manager answering for a correctly bootstrapped project, unless told."""
 
@@ -92,5 +91,6 @@ def test_a_deployer_trusting_the_wrong_pool_is_explained() -> None:
 def test_missing_deployer_roles_are_listed() -> None:
     detail = check(iam_api(roles=("roles/run.admin",)))["roles"]
     assert "roles/storage.admin" in detail
-    assert CONDITIONAL_ROLE in detail
+    assert "roles/resourcemanager.projectIamAdmin" in detail
+    assert "projects/my-ml-prod/roles/fraud_scorer_prod_secret_iam" in detail
     assert "roles/run.admin," not in detail

@@ -1,0 +1,101 @@
+"""What an environment needs before its stack's first `pulumi up`, made with the bootstrap's own
+(administrator) credentials, so its deployer needs no power to make them.
+
+- The runtime and job service accounts: the deployer may act as these two and create none.
+- The Pulumi state bucket, in the environment's own project: no other environment's deployer has
+  any role there, so no dev job can rewrite prod's recorded release. One bucket per environment
+  rather than IAM conditions on object prefixes in a shared bucket, because listing objects
+  (which Pulumi's backend does) is checked on the bucket, where a prefix condition cannot apply,
+  and a misspelt prefix would fail open without a sound.
+- The Monitoring notification agent, which the environment's private uptime check invokes as;
+  Google creates it lazily, so it is created here rather than assumed.
+"""
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_gcp import projects, serviceaccount, storage
+
+from infra.config import StackSettings, account_id
+
+ACCOUNTS = {
+    "runtime": ("run", "Cloud Run runtime identity: reads its model bucket and secrets only."),
+    "job": ("job", "Retraining job identity: reads and writes the model bucket only."),
+}
+
+
+def state_bucket_name(project: str, environment: str) -> str:
+    return f"{project}-{environment}-pulumi-state"
+
+
+def state_bucket(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    name: str,
+    bucket_name: str,
+    project: str,
+    region: str,
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> storage.Bucket:
+    """A private, versioned bucket for Pulumi state: every checkpoint recoverable, never deleted
+    by accident."""
+    return storage.Bucket(
+        name,
+        name=bucket_name,
+        project=project,
+        location=region.upper(),
+        uniform_bucket_level_access=True,
+        public_access_prevention="enforced",
+        versioning=storage.BucketVersioningArgs(enabled=True),
+        labels=labels,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
+    )
+
+
+@dataclass(frozen=True)
+class EnvironmentArgs:
+    """The environment's stack settings (project, region, service name) and the bootstrap labels."""
+
+    stack: StackSettings
+    labels: dict[str, str]
+
+
+class EnvironmentFoundation(pulumi.ComponentResource):
+    """Runtime accounts, state bucket and monitoring agent of one environment."""
+
+    def __init__(
+        self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cloudrun-ml-rollouts:bootstrap:EnvironmentFoundation", name, None, opts)
+        stack = args.stack
+        child = pulumi.ResourceOptions(parent=self)
+        self.accounts = {
+            purpose: serviceaccount.Account(
+                f"{name}-{purpose}",
+                project=stack.project,
+                account_id=account_id(stack.service_name, stack.environment, suffix),
+                display_name=f"{stack.service_name} ({stack.environment}) {purpose}",
+                description=description,
+                opts=child,
+            )
+            for purpose, (suffix, description) in ACCOUNTS.items()
+        }
+        self.state_bucket = state_bucket(
+            f"{name}-pulumi-state",
+            state_bucket_name(stack.project, stack.environment),
+            stack.project,
+            stack.region,
+            args.labels | {"environment": stack.environment},
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.monitoring_agent = projects.ServiceIdentity(
+            f"{name}-monitoring-agent",
+            project=stack.project,
+            service="monitoring.googleapis.com",
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "state_bucket": self.state_bucket.url,
+                "accounts": {purpose: a.email for purpose, a in self.accounts.items()},
+            }
+        )
