@@ -16,15 +16,15 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
+from environments.rollout_policy import RolloutPolicy, load_policy
 from pipelines.data import Dataset, DataSpec, generate
 from pipelines.registry import publish
 from pipelines.rollout.calibration import simulated_failure_rate
-from pipelines.rollout.local_platform import LocalPlatform
 from pipelines.rollout.platform import RevisionSpec
-from pipelines.rollout.policy import RolloutPolicy, load_policy
+from pipelines.rollout.platforms.local.platform import LocalPlatform
+from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.report import RolloutSummary
 from pipelines.rollout.run import execute
-from pipelines.rollout.traffic_generator import TrafficGenerator
 from pipelines.train import TrainConfig, metadata_for, train
 
 REPORT_DIR = Path("reports/bench")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import projects, secretmanager, storage
 
-from infra.config import StackSettings
+from environments.stack_settings import StackSettings
 from infra.release import ReleaseState
 
 # Project-wide roles the service needs; everything else is granted on one resource at a time.

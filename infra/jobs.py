@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import cloudrunv2, cloudscheduler
 
-from infra.config import StackSettings
+from environments.stack_settings import StackSettings
 from infra.identity import member
 
 RUN_API = "https://run.googleapis.com/v2"

@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 from pulumi_gcp import cloudrunv2, monitoring, organizations
 
-from infra.config import StackSettings
+from environments.stack_settings import StackSettings
 from infra.revision import LIVENESS_PATH
 
 WINDOW = "5m"

@@ -1,32 +1,34 @@
-"""The release state of an environment, and how one release request moves it to the next.
+"""The release of an environment as the Pulumi program records it, and how one request moves it.
 
 Pulumi owns revisions and traffic. The state lives in the stack's own `release` output, so it
 survives between CI runs without commits; a run without a request reproduces it exactly (no diff,
-no traffic moved), and a run with one applies a single transition or refuses it, changing nothing.
+no traffic moved), and a run with one applies a single transition of the shared state machine
+(environments/release.py) or refuses it, changing nothing.
 """
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from infra.config import IMAGE_BY_DIGEST
+from environments import traffic
+from environments.release import (
+    ACTIONS,
+    PHASES,
+    Action,
+    Phase,
+    Position,
+    ReleaseError,
+    transition,
+)
+from environments.stack_settings import IMAGE_BY_DIGEST
 from infra.revision import RevisionSpec
-from pipelines.rollout import traffic
 
-Phase = Literal["stable", "dark_launched", "canary", "promoted", "rolled_back"]
-Action = Literal["deploy", "canary", "promote", "rollback"]
-ACTIONS: tuple[Action, ...] = ("deploy", "canary", "promote", "rollback")
-PHASES: tuple[Phase, ...] = ("stable", "dark_launched", "canary", "promoted", "rolled_back")
-IN_FLIGHT: tuple[Phase, ...] = ("dark_launched", "canary")
 GIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+TRUE = frozenset({"1", "true", "yes"})
 SpecFor = Callable[[str], RevisionSpec]  # git sha -> the spec of a revision built from it
-
-
-class ReleaseError(ValueError):
-    """A release request that does not fit the current state, or is malformed."""
 
 
 class Revision(BaseModel):
@@ -49,6 +51,10 @@ class ReleaseState:
     stable: Revision
     candidate: Revision | None = None
     candidate_percent: int = 0
+
+    @property
+    def position(self) -> Position:
+        return Position(self.phase, self.candidate_percent)
 
     @property
     def latest(self) -> Revision:
@@ -105,6 +111,7 @@ class ReleaseRequest:
     image: str | None = None
     git_sha: str | None = None
     percent: int | None = None
+    force: bool = False  # a canary percent off the environment's rolloutSteps, chosen by a person
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "ReleaseRequest | None":
@@ -122,6 +129,7 @@ class ReleaseRequest:
             image=environ.get("RELEASE_IMAGE") or None,
             git_sha=environ.get("RELEASE_GIT_SHA") or None,
             percent=int(percent) if percent is not None else None,
+            force=environ.get("RELEASE_FORCE", "").strip().lower() in TRUE,
         )
 
 
@@ -156,8 +164,10 @@ def next_state(
     request: ReleaseRequest | None,
     service: str,
     spec: SpecFor,
+    steps: Sequence[int] = (),
 ) -> ReleaseState:
-    """The state after `request`; `spec(git_sha)` is what a newly deployed revision is made of."""
+    """The state after `request`; `spec(git_sha)` is what a newly deployed revision is made of,
+    and `steps` the environment's canary percentages."""
     if request is None:
         if previous is None:
             raise ReleaseError(
@@ -165,43 +175,24 @@ def next_state(
                 "RELEASE_IMAGE (by digest) and RELEASE_GIT_SHA; the deploy workflow sets them"
             )
         return previous
-    if request.action == "deploy":
-        return _deploy(previous, request, service, spec)
-    if previous is None or previous.candidate is None:
-        raise ReleaseError(f"cannot {request.action}: there is no candidate revision to act on")
-    if request.action == "rollback":
-        # Idempotent: rolling back twice (a retried CI job) is not an error.
-        return replace(previous, phase="rolled_back", candidate_percent=0)
-    if previous.phase not in IN_FLIGHT:
-        raise ReleaseError(
-            f"cannot {request.action}: candidate {previous.candidate.name} was {previous.phase}; "
-            "deploy a new candidate first"
+    candidate = previous.candidate.name if previous and previous.candidate else "the candidate"
+    position = transition(
+        previous.position if previous else None,
+        request.action,
+        percent=request.percent,
+        steps=steps,
+        force=request.force,
+        candidate=candidate,
+    )
+    if request.action == "deploy" or previous is None:  # transition allows only deploy then
+        sequence = (previous.sequence if previous else 0) + 1
+        revision = _new_revision(request, service, sequence, spec)
+        if previous is None:
+            return ReleaseState(sequence=sequence, phase=position.phase, stable=revision)
+        # Dark launch: the new revision gets its tagged URL and no users until a canary step.
+        return ReleaseState(
+            sequence=sequence, phase=position.phase, stable=previous.stable, candidate=revision
         )
     if request.action == "promote":
-        return replace(previous, phase="promoted", stable=previous.candidate, candidate=None)
-    percent = request.percent
-    if percent is None or not 1 <= percent <= 99:
-        raise ReleaseError(f"RELEASE_PERCENT={percent} must be between 1 and 99 for a canary")
-    return replace(previous, phase="canary", candidate_percent=percent)
-
-
-def _deploy(
-    previous: ReleaseState | None,
-    request: ReleaseRequest,
-    service: str,
-    spec: SpecFor,
-) -> ReleaseState:
-    sequence = (previous.sequence if previous else 0) + 1
-    revision = _new_revision(request, service, sequence, spec)
-    if previous is None:
-        # The first release has nothing to compare against: it serves all traffic at once.
-        return ReleaseState(sequence=sequence, phase="stable", stable=revision)
-    if previous.phase in IN_FLIGHT and previous.candidate is not None:
-        raise ReleaseError(
-            f"a rollout of {previous.candidate.name} is in progress ({previous.phase}, "
-            f"{previous.candidate_percent}%): promote or roll it back before deploying another"
-        )
-    # Dark launch: the new revision gets its tagged URL and no users until the controller says so.
-    return ReleaseState(
-        sequence=sequence, phase="dark_launched", stable=previous.stable, candidate=revision
-    )
+        return replace(previous, phase=position.phase, stable=previous.candidate, candidate=None)
+    return replace(previous, phase=position.phase, candidate_percent=position.candidate_percent)

@@ -11,10 +11,10 @@ from typing import Any, TypedDict
 import pulumi
 from pulumi_gcp import cloudrunv2
 
-from infra.config import INGRESS, StackSettings
+from environments.stack_settings import INGRESS, StackSettings
+from environments.traffic import CANDIDATE_TAG
 from infra.release import ReleaseState, Revision
 from infra.revision import Probe
-from pipelines.rollout.traffic import CANDIDATE_TAG
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from environments.stack_settings import IMAGE_BY_DIGEST, StackSettings
 from infra import config
 from infra.identity import Identities, IdentityArgs
 from infra.jobs import RetrainingJob, RetrainingJobArgs
@@ -30,9 +31,9 @@ def previous_release() -> pulumi.Output[Any]:
     )
 
 
-def _check_registry(image: str, settings: config.StackSettings, source: str) -> None:
+def _check_registry(image: str, settings: StackSettings, source: str) -> None:
     """An image must come from this environment's registry, by digest, wherever it was read."""
-    if not (image.startswith(f"{settings.registry}/") and config.IMAGE_BY_DIGEST.match(image)):
+    if not (image.startswith(f"{settings.registry}/") and IMAGE_BY_DIGEST.match(image)):
         raise ReleaseError(
             f"{source} {image} is not an image by digest in {settings.registry}, the registry of "
             f"environments/Pulumi.{settings.environment}.yaml: promote the digest built in CI"
@@ -42,7 +43,7 @@ def _check_registry(image: str, settings: config.StackSettings, source: str) -> 
 def resolve_release(
     previous: Mapping[str, Any] | None,
     request: ReleaseRequest | None,
-    settings: config.StackSettings,
+    settings: StackSettings,
 ) -> ReleaseState:
     """Apply the request; warn when settings changed that only a new revision can carry.
 
@@ -55,7 +56,11 @@ def resolve_release(
     for revision in recorded.serving if recorded else ():
         _check_registry(revision.image, settings, f"the recorded image of {revision.name},")
     state = next_state(
-        recorded, request, settings.service_name, lambda sha: build_spec(settings, sha)
+        recorded,
+        request,
+        settings.service_name,
+        lambda sha: build_spec(settings, sha),
+        settings.rollout.steps,
     )
     latest = state.latest
     changed = build_spec(settings, latest.git_sha).differences(latest.spec)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import storage
 
-from infra.config import StackSettings
+from environments.stack_settings import StackSettings
 
 NONCURRENT_VERSIONS_KEPT = 5
 

@@ -12,13 +12,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from environments.rollout_policy import load_policy
 from pipelines.data import DataSpec
-from pipelines.rollout.local_platform import LocalPlatform
 from pipelines.rollout.platform import RevisionSpec
-from pipelines.rollout.policy import load_policy
+from pipelines.rollout.platforms.local.platform import LocalPlatform
+from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.report import RolloutSummary
 from pipelines.rollout.run import execute
-from pipelines.rollout.traffic_generator import TrafficGenerator
 from pipelines.train import TrainConfig, train_and_publish
 
 SERVICE = "fraud-scorer"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import projects, serviceaccount, storage
 
-from infra.config import StackSettings, account_id
+from environments.stack_settings import StackSettings, account_id
 
 ACCOUNTS = {
     "runtime": ("run", "Cloud Run runtime identity: reads its model bucket and secrets only."),

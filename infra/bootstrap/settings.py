@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from infra.config import REGIONS, ConfigError, StackSettings, load_file
+from environments.stack_settings import REGIONS, ConfigError, StackSettings, load_file
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"

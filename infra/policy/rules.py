@@ -16,7 +16,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from infra.config import IMAGE_BY_DIGEST, ConfigError, StackSettings, load_file
+from environments.stack_settings import IMAGE_BY_DIGEST, ConfigError, StackSettings, load_file
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 SERVICE = "gcp:cloudrunv2/service:Service"

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from infra.config import load_file
+from environments.stack_settings import load_file
 
 BOOTSTRAP_STACK = Path(__file__).resolve().parents[1] / "bootstrap" / "Pulumi.main.yaml"
 ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"

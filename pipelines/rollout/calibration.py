@@ -7,8 +7,8 @@ schedule, and how quickly it catches a real regression.
 
 import numpy as np
 
+from environments.rollout_policy import RolloutPolicy
 from pipelines.rollout.gates import Verdict, error_log_likelihood_ratio, error_rate_gate
-from pipelines.rollout.policy import RolloutPolicy
 from pipelines.rollout.window import Snapshot
 
 

@@ -1,9 +1,11 @@
 """The rollout controller: dark launch, smoke, canary steps behind gates, promote or roll back.
 
-Every decision is recorded in the state file before the next action, so a killed controller can be
-re-run: it resumes the step it was baking (re-baking it from the start) and never leaves traffic
-on a split without a recorded decision. Any failed gate, smoke check or unexpected error rolls
-back: stable at 100%, the candidate kept at 0% with its tag for debugging.
+It moves through the release state machine the Pulumi program uses (environments/release.py):
+each move is checked by `transition` (a canary percent must be one of the policy's steps) and
+recorded in the state file before the platform acts, so a killed controller can be re-run: it
+resumes the step it was baking (re-baking it from the start) and never leaves traffic on a split
+without a recorded decision. Any failed gate, smoke check or unexpected error rolls back: stable
+at 100%, the candidate kept at 0% with its tag for debugging.
 """
 
 import time
@@ -14,12 +16,13 @@ from pathlib import Path
 
 import httpx
 
+from environments.release import IN_FLIGHT, Action, transition
+from environments.rollout_policy import RolloutPolicy
+from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, promoted, stable_only
 from pipelines.rollout.gates import GateResult, Verdict, combined, evaluate, readiness_gate
 from pipelines.rollout.platform import DeployError, Platform, RevisionSpec
-from pipelines.rollout.policy import RolloutPolicy
 from pipelines.rollout.smoke import smoke_problems
 from pipelines.rollout.state import Check, Decision, RolloutState, StateStore
-from pipelines.rollout.traffic import CANDIDATE_TAG, TrafficSplit, canary, promoted, stable_only
 from pipelines.rollout.window import Snapshot
 
 Listener = Callable[[str, RolloutState], None]
@@ -59,6 +62,17 @@ class Controller:
         if split is not None:
             self.platform.set_traffic(split)
 
+    def _move(self, state: RolloutState, action: Action, percent: int | None = None) -> None:
+        """The next phase, by the state machine's rules; recorded by the next decision."""
+        position = transition(
+            state.position, action, percent=percent, steps=self.policy.steps,
+            candidate=state.candidate,
+        )  # fmt: skip
+        state.phase, state.candidate_percent = position.phase, position.candidate_percent
+
+    def _in_traffic(self, revision: str) -> bool:
+        return revision in {t.revision for t in self.platform.read_traffic().targets}
+
     def _current_stable(self) -> str:
         split = self.platform.read_traffic()
         serving = [t for t in split.targets if t.percent > 0]
@@ -91,7 +105,9 @@ class Controller:
                 candidate_env=candidate.env,
                 started_at=self.clock(),
             )
-            self._decide(state, "start", f"roll out {candidate.name} over {state.stable}")
+            self._decide(
+                state, "start", f"roll out {candidate.name} over {state.stable}: deploy it at 0%"
+            )
         try:
             self._advance(state, candidate)
         except RolloutAbortedError as abort:
@@ -102,24 +118,24 @@ class Controller:
         return state
 
     def _advance(self, state: RolloutState, candidate: RevisionSpec) -> None:
-        if state.phase == "deploying":
-            try:
-                self.platform.deploy(candidate)
-            except DeployError as error:
-                raise RolloutAbortedError(f"candidate failed to deploy: {error}") from error
-            dark = canary(state.stable, state.candidate, 0)
-            self._decide(state, "dark_launch", "candidate ready; 0% with its tag", dark)
-            state.phase = "smoke"
-        if state.phase == "smoke":
+        if state.phase == "dark_launched":
+            if not self._in_traffic(state.candidate):  # deploy recorded, not yet done
+                try:
+                    self.platform.deploy(candidate)
+                except DeployError as error:
+                    raise RolloutAbortedError(f"candidate failed to deploy: {error}") from error
+                dark = canary(state.stable, state.candidate, 0)
+                self._decide(state, "dark_launch", "candidate ready; 0% with its tag", dark)
             with self.platform.tagged_client(CANDIDATE_TAG) as client:
                 problems = self.smoke(client, Path(state.candidate_model_dir))
             if problems:
                 raise RolloutAbortedError("smoke checks failed: " + "; ".join(problems))
-            state.phase, state.step_index = "canary", 0
+            state.step_index = 0
             self._decide(state, "smoke_passed", "health, version and golden predictions match")
         steps = self.policy.steps
-        while state.phase == "canary" and state.step_index < len(steps):
+        while state.phase in IN_FLIGHT and state.step_index < len(steps):
             percent = steps[state.step_index]
+            self._move(state, "canary", percent)
             split = canary(state.stable, state.candidate, percent)
             label = f"step {state.step_index + 1}/{len(steps)}"
             self._decide(state, "set_traffic", f"{label}: candidate at {percent}%", split)
@@ -127,7 +143,7 @@ class Controller:
             state.evidence += self._bake(state, percent)
             state.step_index += 1
             self._emit("step_passed", state)
-        state.phase = "promoted"
+        self._move(state, "promote")
         state.finished_at = self.clock()
         state.reason = "every gate passed at every step"
         self._decide(state, "promote", state.reason, promoted(state.candidate))
@@ -176,11 +192,11 @@ class Controller:
                 )
 
     def _roll_back(self, state: RolloutState, reason: str) -> None:
-        in_traffic = state.candidate in {t.revision for t in self.platform.read_traffic().targets}
+        in_traffic = self._in_traffic(state.candidate)
         split = (
             canary(state.stable, state.candidate, 0) if in_traffic else stable_only(state.stable)
         )
-        state.phase = "rolled_back"
+        self._move(state, "rollback")
         state.reason = reason
         state.finished_at = self.clock()
         self._decide(state, "roll_back", reason, split)

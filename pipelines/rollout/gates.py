@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from scipy.special import betaln
 
-from pipelines.rollout.policy import ErrorRateGate, LatencyGate, RolloutPolicy, ScoreGate
+from environments.rollout_policy import ErrorRateGate, LatencyGate, RolloutPolicy, ScoreGate
 from pipelines.rollout.window import Snapshot, ks_critical_distance, ks_distance, psi, quantile
 
 P99_MIN_REQUESTS = 200

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import httpx
 
-from pipelines.rollout.traffic import TrafficSplit
+from environments.traffic import TrafficSplit
 from pipelines.rollout.window import Snapshot
 
 

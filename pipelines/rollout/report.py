@@ -14,7 +14,20 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from pipelines.rollout.state import RolloutState
-from pipelines.rollout.traffic_generator import Outcome
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one user request got: when, which status (0: no answer), from which revision."""
+
+    at: float
+    status: int  # 0 when the request never got an answer
+    revision: str
+    latency_s: float
+
+    @property
+    def failed(self) -> bool:
+        return not 200 <= self.status < 300
 
 
 @dataclass(frozen=True)

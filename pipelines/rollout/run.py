@@ -5,13 +5,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from environments.rollout_policy import RolloutPolicy
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.gates import Verdict
 from pipelines.rollout.platform import Platform, RevisionSpec
-from pipelines.rollout.policy import RolloutPolicy
-from pipelines.rollout.report import RolloutSummary, write_report
+from pipelines.rollout.report import Outcome, RolloutSummary, write_report
 from pipelines.rollout.state import RolloutState, StateStore
-from pipelines.rollout.traffic_generator import Outcome
 
 STATE_FILE = "rollout-state.json"
 _COLOURS = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INSUFFICIENT_DATA: "yellow"}

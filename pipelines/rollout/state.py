@@ -6,13 +6,12 @@ last recorded step (or rolls back), so traffic is never on a split nobody record
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from pipelines.rollout.router import write_json_atomic
-
-Phase = Literal["deploying", "smoke", "canary", "promoted", "rolled_back"]
+from environments.release import FINISHED, Phase, Position
+from pipelines.atomic_file import write_json_atomic
 
 
 class Decision(BaseModel):
@@ -42,7 +41,10 @@ class RolloutState(BaseModel):
     candidate: str
     candidate_model_dir: str
     candidate_env: dict[str, str] = Field(default_factory=dict)
-    phase: Phase = "deploying"
+    # The release state machine's phase (environments/release.py); a rollout starts dark_launched:
+    # its first recorded decision is the intent to deploy the candidate at 0%.
+    phase: Phase = "dark_launched"
+    candidate_percent: int = 0
     step_index: int = 0
     evidence: float = 0.0
     started_at: float
@@ -55,7 +57,11 @@ class RolloutState(BaseModel):
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("promoted", "rolled_back")
+        return self.phase in FINISHED
+
+    @property
+    def position(self) -> Position:
+        return Position(self.phase, self.candidate_percent)
 
 
 class StateStore:

@@ -13,9 +13,10 @@ from typing import Any
 import pulumi
 import yaml
 
-from pipelines.rollout.policy import PULUMI_PROJECT
+from environments.declared import declarations
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+PULUMI_PROJECT = declarations().project
 ORGANIZATION = "organization"
 PROJECT_NUMBER = "123456789012"
 

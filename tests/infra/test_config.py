@@ -4,9 +4,10 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import ALL_KEYS, LIST_KEYS, ConfigError, StackSettings, load, load_file
-from pipelines.rollout.policy import PULUMI_PROJECT, load_policy
-from tests.infra.mock_stack import ENVIRONMENTS, run_program, stack_config
+from environments.rollout_policy import load_policy
+from environments.stack_settings import ALL_KEYS, ConfigError, StackSettings, list_keys, load_file
+from infra.config import load
+from tests.infra.mock_stack import ENVIRONMENTS, PULUMI_PROJECT, run_program, stack_config
 
 ENVIRONMENTS_DIR = Path("environments")
 
@@ -34,7 +35,7 @@ def test_every_key_is_declared_read_and_documented() -> None:
     for key, declaration in declarations.items():
         assert declaration["description"], key
         assert "default" in declaration, key
-        assert (declaration["type"] == "array") == (key in LIST_KEYS), key
+        assert (declaration["type"] == "array") == (key in list_keys()), key
 
 
 def test_the_declared_defaults_are_themselves_valid() -> None:

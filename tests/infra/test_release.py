@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.config import load_file
+from environments.stack_settings import load_file
+from environments.traffic import CANDIDATE_TAG
 from infra.release import (
     ReleaseError,
     ReleaseRequest,
@@ -15,7 +16,6 @@ from infra.release import (
     revision_name,
 )
 from infra.revision import RevisionSpec, build_spec
-from pipelines.rollout.traffic import CANDIDATE_TAG
 
 SETTINGS = load_file("staging")
 SERVICE = "fraud-scorer"

@@ -7,6 +7,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from environments.stack_settings import load_file
 from infra.stack import deploy
 from tests.infra.mock_stack import ENVIRONMENTS, RecordingMocks, Run, run_program, stack_config
 
@@ -14,8 +15,10 @@ SERVICE = "gcp:cloudrunv2/service:Service"
 REGISTRY = "europe-west1-docker.pkg.dev/my-ml-shared/services"
 
 
-def release_env(action: str, n: int = 0, percent: int | None = None) -> dict[str, str]:
-    environ = {"RELEASE_ACTION": action}
+def release_env(
+    action: str, n: int = 0, percent: int | None = None, force: bool = False
+) -> dict[str, str]:
+    environ = {"RELEASE_ACTION": action} | ({"RELEASE_FORCE": "true"} if force else {})
     if action == "deploy":
         environ |= {
             "RELEASE_IMAGE": f"{REGISTRY}/fraud-scorer@sha256:{n:064x}",
@@ -52,18 +55,18 @@ STATES = {
     "canary": [
         release_env("deploy", 1),
         release_env("deploy", 2),
-        release_env("canary", percent=25),
+        release_env("canary", percent=25, force=True),  # one percent for all environments
     ],
     "promoted": [
         release_env("deploy", 1),
         release_env("deploy", 2),
-        release_env("canary", percent=50),
+        release_env("canary", percent=50, force=True),
         release_env("promote"),
     ],
     "rolled_back": [
         release_env("deploy", 1),
         release_env("deploy", 2),
-        release_env("canary", percent=5),
+        release_env("canary", percent=5, force=True),
         release_env("rollback"),
     ],
 }
@@ -238,7 +241,7 @@ def test_a_labels_edit_never_changes_a_pinned_revision(monkeypatch: pytest.Monke
     edited = stack_config(Path("environments/Pulumi.staging.yaml"))
     edited["cloudrun-ml-rollouts:labels"] = '["team=payments", "cost-center=ml-staging"]'
     last = dark
-    for request in (None, release_env("canary", percent=10), release_env("rollback")):
+    for request in (None, release_env("canary", percent=5), release_env("rollback")):
         last = run("staging", request, last.outputs, config=edited)
         assert last.mocks.one(SERVICE).inputs["template"] == deployed
         assert last.mocks.one(SERVICE).inputs["labels"]["team"] == "payments", "service labels move"
@@ -316,3 +319,17 @@ def test_the_dashboard_spells_out_what_the_api_fills_in() -> None:
         (data,) = chart["dataSets"]
         assert (data["targetAxis"], data["minAlignmentPeriod"]) == ("Y1", "60s")
         assert data["breakdowns"] == data["dimensions"] == data["measures"] == []
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_canary_steps_come_from_the_environment_unless_forced(environment: str) -> None:
+    dark = state_after(environment, "dark_launched")
+    steps = load_file(environment).rollout.steps
+    for percent in steps:
+        moved = run(environment, release_env("canary", percent=percent), dark.outputs)
+        assert moved.outputs["release"]["candidate_percent"] == percent
+    off_policy = release_env("canary", percent=37)
+    with pytest.raises(ValueError, match=rf"RELEASE_PERCENT=37 is not one of .*{steps}.*FORCE"):
+        run(environment, off_policy, dark.outputs)
+    forced = run(environment, off_policy | {"RELEASE_FORCE": "true"}, dark.outputs)
+    assert forced.outputs["release"]["candidate_percent"] == 37

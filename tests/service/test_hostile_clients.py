@@ -11,7 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from pipelines.rollout.traffic import stable_only
+from environments.traffic import stable_only
+from pipelines.rollout.platforms.local.platform import ROUTER_MODULE
 from pipelines.server_process import ServerProcess, free_port, service_process
 from service.schemas import EXAMPLE_TRANSACTION
 from tests.service.hostile_bodies import HOSTILE
@@ -41,7 +42,13 @@ def router(
     traffic = {"backends": {"stable": service.url}, "traffic": stable_only("stable").as_dict()}
     config.write_bytes(orjson.dumps(traffic))
     port = free_port()
-    argv = [sys.executable, "-m", "pipelines.rollout.router", str(config), str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        ROUTER_MODULE,
+        str(config),
+        str(port),
+    ]
     with ServerProcess(argv, port, folder / "router.log", TIMEOUTS) as server:
         server.wait_ready(timeout_s=60)
         yield server

@@ -7,8 +7,7 @@ from pulumi_policy import ResourceValidationArgs
 
 from infra.policy.rules import POLICIES
 from infra.stack import deploy
-from pipelines.rollout.policy import PULUMI_PROJECT
-from tests.infra.mock_stack import ENVIRONMENTS, Resource, run_program, stack_config
+from tests.infra.mock_stack import ENVIRONMENTS, PULUMI_PROJECT, Resource, run_program, stack_config
 
 DEPLOY = {
     "RELEASE_ACTION": "deploy",

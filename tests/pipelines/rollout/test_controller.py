@@ -6,11 +6,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from environments.rollout_policy import RolloutPolicy
+from environments.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.platform import DeployError, RevisionSpec
-from pipelines.rollout.policy import RolloutPolicy
 from pipelines.rollout.state import StateStore
-from pipelines.rollout.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
 from pipelines.rollout.window import Snapshot
 
 POLICY = RolloutPolicy(

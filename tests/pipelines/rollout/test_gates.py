@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from environments.rollout_policy import ErrorRateGate, Gates, LatencyGate, RolloutPolicy, ScoreGate
 from pipelines.rollout.calibration import simulated_failure_rate
 from pipelines.rollout.gates import (
     Verdict,
@@ -12,7 +13,6 @@ from pipelines.rollout.gates import (
     latency_gate,
     score_gate,
 )
-from pipelines.rollout.policy import ErrorRateGate, Gates, LatencyGate, RolloutPolicy, ScoreGate
 from pipelines.rollout.window import Snapshot
 
 GATE = ErrorRateGate(false_alarm_rate=0.01, max_error_rate=0.05)

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from environments.rollout_policy import RolloutPolicy, load_policy
+from environments.traffic import CANDIDATE_TAG
 from pipelines.data import Dataset, DataSpec, generate
 from pipelines.registry import publish
-from pipelines.rollout.local_platform import LocalPlatform
 from pipelines.rollout.platform import RevisionSpec
-from pipelines.rollout.policy import RolloutPolicy, load_policy
+from pipelines.rollout.platforms.local.platform import LocalPlatform
+from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.run import STATE_FILE, execute
 from pipelines.rollout.state import RolloutState, StateStore
-from pipelines.rollout.traffic import CANDIDATE_TAG
-from pipelines.rollout.traffic_generator import TrafficGenerator
 from pipelines.train import TrainConfig, metadata_for, train
 from service.artifact import MODEL_FILE
 

@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.rollout.traffic import (
+from environments.traffic import (
     CANDIDATE_TAG,
     Target,
     TrafficError,

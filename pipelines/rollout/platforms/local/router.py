@@ -1,21 +1,18 @@
 """The local platform's router: splits requests by weight and routes tags, like Cloud Run.
 
-Runs as its own process (`python -m pipelines.rollout.router CONFIG PORT`). Requests with the
-header `X-Revision-Tag: candidate`, or a Host starting with `candidate---`, go to the tagged
-revision; the rest are split at random by percent. `PUT /_router/traffic` changes the split and
-persists it atomically, so a restarted router keeps the split it had.
+Runs as its own process (`python -m pipelines.rollout.platforms.local.router CONFIG PORT`).
+Requests with the header `X-Revision-Tag: candidate`, or a Host starting with `candidate---`, go
+to the tagged revision; the rest are split at random by percent. `PUT /_router/traffic` changes
+the split and persists it atomically, so a restarted router keeps the split it had.
 """
 
 import asyncio
 import contextlib
 import json
-import os
 import random
 import sys
-import tempfile
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -23,23 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pipelines.rollout.traffic import TrafficError, TrafficSplit
+from environments.traffic import TrafficError, TrafficSplit
+from pipelines.atomic_file import write_json_atomic
 from service.server import serve
 from service.settings import Settings
 
 TAG_HEADER = "x-revision-tag"
 HOP_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file in the same folder, then rename: readers see old or new, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    Path(temporary).replace(path)
 
 
 class RouterState:

@@ -2,6 +2,8 @@
 
 Local runs read `environments/local.yaml`; cloud environments read the rollout keys of the Pulumi
 stack file `environments/Pulumi.<env>.yaml`, so the controller and the stack share one source.
+The models' defaults are Pulumi.yaml's declared ones (tested), so a key left out means the same
+thing to every reader.
 """
 
 import itertools
@@ -12,8 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-ENVIRONMENTS_DIR = Path("environments")
-PULUMI_PROJECT = "cloudrun-ml-rollouts"
+from environments.declared import ContractError
+from environments.stack_file import ENVIRONMENTS_DIR, read_stack_file
 
 
 class PolicyError(ValueError):
@@ -28,14 +30,14 @@ class ErrorRateGate(_Frozen):
     """Sequential candidate-vs-stable error test and an absolute error-rate SLO."""
 
     false_alarm_rate: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
-    max_error_rate: Annotated[float, Field(gt=0, le=1)] = 0.02
+    max_error_rate: Annotated[float, Field(gt=0, le=1)] = 0.01
 
 
 class LatencyGate(_Frozen):
     """p99 SLO and the largest slowdown tolerated against the stable revision."""
 
     max_p99_ms: Annotated[float, Field(gt=0)] = 500
-    max_ratio: Annotated[float, Field(ge=1)] = 2.0
+    max_ratio: Annotated[float, Field(ge=1)] = 1.5
     min_difference_ms: Annotated[float, Field(ge=0)] = 25
 
 
@@ -44,7 +46,7 @@ class ScoreGate(_Frozen):
 
     max_ks_distance: Annotated[float, Field(gt=0, lt=1)] = 0.1
     false_alarm_rate_per_check: Annotated[float, Field(gt=0, lt=0.5)] = 1e-4
-    min_predictions: Annotated[int, Field(ge=1)] = 30
+    min_predictions: Annotated[int, Field(ge=1)] = 100
 
 
 class Gates(_Frozen):
@@ -62,7 +64,7 @@ class RolloutPolicy(_Frozen):
     bake_seconds: Annotated[float, Field(gt=0)]
     check_interval_seconds: Annotated[float, Field(gt=0)]
     min_requests: Annotated[int, Field(ge=1)]
-    max_extension_seconds: Annotated[float, Field(ge=0)] = 0
+    max_extension_seconds: Annotated[float, Field(ge=0)] = 900
     on_insufficient_data: Literal["fail", "pass"] = "fail"
     gates: Gates = Gates()
 
@@ -113,32 +115,25 @@ def nest_stack_keys(values: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _rollout_section(document: Any, environment: str) -> Any:
-    if not isinstance(document, dict):
-        return None
-    if environment == "local":
-        return document.get("rollout")  # pyright: ignore[reportUnknownMemberType]
-    config: dict[str, Any] = document.get("config") or {}  # pyright: ignore[reportUnknownMemberType]
-    prefix = f"{PULUMI_PROJECT}:"
-    flat = {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
-    return nest_stack_keys(flat) or None
-
-
 def load_policy(environment: str, root: Path = ENVIRONMENTS_DIR) -> RolloutPolicy:
     """The policy of `environment` ("local", "dev", "staging", "prod")."""
-    path = policy_file(environment, root)
-    if not path.is_file():
-        raise PolicyError(f"no policy file {path} for environment {environment!r}")
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise PolicyError(f"{path} is not valid YAML: {error}") from error
-    section = _rollout_section(document, environment)
-    if section is None:
-        where = (
-            "a `rollout` section" if environment == "local" else f"`{PULUMI_PROJECT}:rollout*` keys"
-        )
-        raise PolicyError(f"{path} has no {where}")
+    if environment == "local":
+        path = policy_file(environment, root)
+        if not path.is_file():
+            raise PolicyError(f"no policy file {path} for environment {environment!r}")
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise PolicyError(f"{path} is not valid YAML: {error}") from error
+        section = document.get("rollout") if isinstance(document, dict) else None
+        if section is None:
+            raise PolicyError(f"{path} has no `rollout` section")
+    else:
+        try:
+            stack = read_stack_file(environment, root)
+        except ContractError as error:
+            raise PolicyError(str(error)) from error
+        path, section = stack.path, nest_stack_keys(stack.values)
     try:
         return RolloutPolicy.model_validate(section)
     except ValidationError as error:

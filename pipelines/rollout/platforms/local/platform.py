@@ -15,13 +15,15 @@ from typing import Any
 
 import httpx
 
+from environments.traffic import TrafficSplit, stable_only
+from pipelines.atomic_file import write_json_atomic
 from pipelines.rollout.platform import DeployError, RevisionSpec
-from pipelines.rollout.router import TAG_HEADER, write_json_atomic
-from pipelines.rollout.traffic import TrafficSplit, stable_only
+from pipelines.rollout.platforms.local.router import TAG_HEADER
 from pipelines.rollout.window import Snapshot, parse_metrics
 from pipelines.server_process import ServerProcess, ServerStartError, free_port, service_process
 
 READY_TIMEOUT_S = 90.0
+ROUTER_MODULE = "pipelines.rollout.platforms.local.router"
 
 
 def _alive(pid: int) -> bool:
@@ -94,10 +96,10 @@ class LocalPlatform:
             {"backends": backends, "traffic": stable_only(stable.name).as_dict()},
         )
         port = free_port()
+        argv = [sys.executable, "-m", ROUTER_MODULE, str(self.router_config), str(port)]
         router = ServerProcess(
-            [sys.executable, "-m", "pipelines.rollout.router", str(self.router_config), str(port)],
-            port, self.workdir / "router.log", ready_path="/_router/traffic",
-        )  # fmt: skip
+            argv, port, self.workdir / "router.log", ready_path="/_router/traffic"
+        )
         router.start()
         self._children["router"] = router
         self.record["router"] = {"pid": router.pid, "port": port}

@@ -9,27 +9,13 @@ import asyncio
 import json
 import threading
 import time
-from dataclasses import dataclass
 
 import httpx
 
 from pipelines.data import DataSpec, generate, records
+from pipelines.rollout.report import Outcome
 
 MAX_IN_FLIGHT = 64
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one user request got: when, which status (0: no answer), from which revision."""
-
-    at: float
-    status: int  # 0 when the request never got an answer
-    revision: str
-    latency_s: float
-
-    @property
-    def failed(self) -> bool:
-        return not 200 <= self.status < 300
 
 
 class TrafficGenerator:

@@ -1,8 +1,10 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pipelines.rollout.policy import PolicyError, load_policy
+from environments.declared import declarations
+from environments.rollout_policy import STACK_KEYS, Gates, PolicyError, RolloutPolicy, load_policy
 
 
 def test_the_shipped_local_policy_loads() -> None:
@@ -66,8 +68,32 @@ def test_unknown_keys_and_missing_sections_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(PolicyError, match="bake_secs"):
         load_policy("local", root)
-    write(tmp_path, "Pulumi.prod.yaml", "config: {}\n")
-    with pytest.raises(PolicyError, match=r"has no `cloudrun-ml-rollouts:rollout\*` keys"):
-        load_policy("prod", root)
-    with pytest.raises(PolicyError, match="no policy file"):
+    with pytest.raises(PolicyError, match="no stack file"):
         load_policy("staging", root)
+
+
+def test_a_stack_file_without_rollout_keys_gets_the_declared_defaults(tmp_path: Path) -> None:
+    """As `pulumi up` would: Pulumi.yaml's defaults fill in what a stack file leaves out."""
+    root = write(tmp_path, "Pulumi.prod.yaml", "config: {}\n")
+    defaults = declarations().defaults
+    policy = load_policy("prod", root)
+    assert policy.steps == defaults["rolloutSteps"]
+    assert policy.gates.latency.max_ratio == float(defaults["gateLatencyMaxRatio"])
+
+
+def test_every_declared_default_is_the_one_the_code_uses() -> None:
+    """The policy models' own defaults (used by local.yaml and by code) match Pulumi.yaml's."""
+    defaults = declarations().defaults
+    code = RolloutPolicy.model_construct().model_dump()
+    code["gates"] = Gates().model_dump()
+    compared = 0
+    for key, path in STACK_KEYS.items():
+        section: Any = code
+        for part in path:
+            section = section.get(part) if isinstance(section, dict) else None
+        if section is None:
+            continue  # no default in code: the value must be given (steps, timings)
+        declared = defaults[key]
+        assert section == (float(declared) if isinstance(section, float) else declared), key
+        compared += 1
+    assert compared >= 10

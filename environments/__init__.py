@@ -1,0 +1,1 @@
+"""The environment contract: what environments/ declares and how every side reads it."""

@@ -1,0 +1,241 @@
+"""An environment's settings: every key of its stack, typed and validated as one frozen object.
+
+`parse` validates values however they were read: from pulumi.Config inside `pulumi up`
+(infra/config.py), or from the stack file (`load_file`, for the policy pack, the bootstrap, the
+controller and the tests), so every reader sees exactly what `pulumi up` sees.
+"""
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from environments.declared import ContractError, declarations
+from environments.rollout_policy import STACK_KEYS, RolloutPolicy, nest_stack_keys
+from environments.stack_file import ENVIRONMENTS_DIR, read_stack_file
+
+Environment = Literal["dev", "staging", "prod"]
+# Regions where Cloud Run services, jobs and Artifact Registry are all available.
+REGIONS = frozenset(
+    {
+        "africa-south1", "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2",
+        "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
+        "australia-southeast1", "australia-southeast2", "europe-central2", "europe-north1",
+        "europe-north2", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3",
+        "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10",
+        "europe-west12", "me-central1", "me-central2", "me-west1", "northamerica-northeast1",
+        "northamerica-northeast2", "northamerica-south1", "southamerica-east1",
+        "southamerica-west1", "us-central1", "us-east1", "us-east4", "us-east5", "us-south1",
+        "us-west1", "us-west2", "us-west3", "us-west4",
+    }
+)  # fmt: skip
+INGRESS = {
+    "all": "INGRESS_TRAFFIC_ALL",
+    "internal": "INGRESS_TRAFFIC_INTERNAL_ONLY",
+    "internal-and-cloud-load-balancing": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+}
+LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}$")
+SECRET_ENV = re.compile(
+    r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<secret>[a-zA-Z0-9_-]+)(:(?P<version>\w+))?$"
+)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Cloud Run runs only images it can pin: a tag is looked up once, a digest never changes.
+IMAGE_BY_DIGEST = re.compile(
+    r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[^@\s]+@sha256:[0-9a-f]{64}$"
+)
+
+
+class ConfigError(ContractError):
+    """The stack configuration is invalid; the message names each key and what to write instead."""
+
+
+class StackSettings(BaseModel):
+    """Everything that differs between dev, staging and prod, validated before any resource."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+    environment: Environment
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    region: str
+    service_name: Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$")]
+    registry: Annotated[
+        str, Field(pattern=r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[a-z0-9-]+$")
+    ]
+    ingress: Literal["all", "internal", "internal-and-cloud-load-balancing"]
+    public: bool
+    cpu: Literal["1", "2", "4", "6", "8"]
+    memory: Annotated[str, Field(pattern=r"^[1-9][0-9]*(Mi|Gi)$")]
+    concurrency: Annotated[int, Field(ge=1, le=1000)]
+    min_instances: Annotated[int, Field(ge=0, le=100)]
+    max_instances: Annotated[int, Field(ge=1, le=1000)]
+    request_timeout_seconds: Annotated[int, Field(ge=1, le=3600)]
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    secret_env: tuple[str, ...]
+    labels: tuple[str, ...]
+    alert_emails: tuple[str, ...]
+    deletion_protection: bool
+    job_image: str
+    job_command: tuple[str, ...]
+    job_schedule: Annotated[str, Field(pattern=r"^\S+( \S+){4}$")]
+    rollout: RolloutPolicy
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        if region not in REGIONS:
+            raise ValueError(
+                f"{region!r} is not a Cloud Run region (e.g. europe-west1, us-central1)"
+            )
+        return region
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_refs(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [entry for entry in entries if not SECRET_ENV.match(entry)]
+        if bad:
+            raise ValueError(f"{bad} must look like ENV_NAME=secret-id or ENV_NAME=secret-id:3")
+        return entries
+
+    @field_validator("labels")
+    @classmethod
+    def _gcp_labels(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [entry for entry in entries if not LABEL.match(entry)]
+        if bad:
+            raise ValueError(f"{bad} must be key=value in lowercase letters, digits, _ and -")
+        return entries
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _emails(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [entry for entry in entries if not EMAIL.match(entry)]
+        if bad:
+            raise ValueError(f"{bad} are not e-mail addresses")
+        return entries
+
+    @field_validator("job_image")
+    @classmethod
+    def _job_image_by_digest(cls, image: str) -> str:
+        if image and not IMAGE_BY_DIGEST.match(image):
+            raise ValueError(
+                f"{image!r} must be empty (no retraining job) or an Artifact Registry image by "
+                "digest: REGION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE@sha256:<64 hex>"
+            )
+        return image
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "StackSettings":
+        prefix = f"{self.service_name}-"
+        foreign = [ref for ref, _ in self.secret_refs.values() if not ref.startswith(prefix)]
+        if foreign:
+            raise ValueError(
+                f"secretEnv names secrets {sorted(foreign)}: the deployer may manage access only "
+                f"to secrets whose id starts with {prefix!r} (infra/bootstrap/deployers.py); "
+                "rename the secret"
+            )
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"minInstances ({self.min_instances}) exceeds maxInstances ({self.max_instances})"
+            )
+        if self.job_image and not self.job_command:
+            raise ValueError("jobCommand is empty: say what the retraining job runs")
+        return self
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        """The environment's labels plus the three every resource carries."""
+        given = dict(entry.split("=", 1) for entry in self.labels)
+        return given | {
+            "environment": self.environment,
+            "service": self.service_name,
+            "managed-by": "pulumi",
+        }
+
+    @property
+    def runtime_account_email(self) -> str:
+        """The identity revisions run as; the bootstrap creates it (infra/bootstrap/runtime.py)."""
+        return account_email(self.project, self.service_name, self.environment, "run")
+
+    @property
+    def job_account_email(self) -> str:
+        """The identity the retraining job runs as; the bootstrap creates it too."""
+        return account_email(self.project, self.service_name, self.environment, "job")
+
+    @property
+    def secret_refs(self) -> dict[str, tuple[str, str]]:
+        """Environment variable name -> (Secret Manager secret id, version)."""
+        refs: dict[str, tuple[str, str]] = {}
+        for entry in self.secret_env:
+            match = SECRET_ENV.match(entry)
+            if match:
+                refs[match["name"]] = (match["secret"], match["version"] or "latest")
+        return refs
+
+
+def account_id(service_name: str, environment: str, role: str) -> str:
+    """Unique per environment even when environments share a project (6-30 characters)."""
+    return f"{service_name[:17]}-{environment[:4]}-{role}"
+
+
+def account_email(project: str, service_name: str, environment: str, role: str) -> str:
+    return f"{account_id(service_name, environment, role)}@{project}.iam.gserviceaccount.com"
+
+
+# Every project-namespace key the program reads; Pulumi.yaml declares exactly these (tested).
+SETTINGS_KEYS = tuple(
+    to_camel(name)
+    for name in StackSettings.model_fields  # pylint: disable=not-an-iterable  # a dict at run time
+    if name not in {"environment", "project", "region", "rollout"}
+)
+ALL_KEYS = SETTINGS_KEYS + tuple(STACK_KEYS)
+
+
+def _stack_key(location: tuple[int | str, ...]) -> str:
+    """The key as written in the stack file, for a pydantic error location."""
+    if location[:1] == ("rollout",):
+        flat = {path: key for key, path in STACK_KEYS.items()}
+        return flat.get(tuple(str(part) for part in location[1:]), ".".join(map(str, location)))
+    if location[:1] in {("project",), ("region",)}:
+        return f"gcp:{location[0]}"
+    return ".".join(map(str, location)) or "(settings)"
+
+
+def parse(environment: str, project: Any, region: Any, values: Mapping[str, Any]) -> StackSettings:
+    """Validate one environment's values (project-namespace keys without their prefix)."""
+    unknown = sorted(set(values) - set(ALL_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown keys {unknown} in environments/Pulumi.{environment}.yaml: "
+            "Pulumi.yaml declares every key the program reads"
+        )
+    document = {key: values[key] for key in SETTINGS_KEYS if values.get(key) is not None}
+    document |= {"environment": environment, "project": project, "region": region}
+    document["rollout"] = nest_stack_keys(values)
+    try:
+        return StackSettings.model_validate(document)
+    except ValidationError as error:
+        problems = [
+            f"  {_stack_key(problem['loc'])}: {problem['msg']}" for problem in error.errors()
+        ]
+        raise ConfigError(
+            f"invalid configuration for stack {environment!r} "
+            f"(environments/Pulumi.{environment}.yaml):\n" + "\n".join(problems)
+        ) from None
+
+
+def load_file(environment: str, root: Path = ENVIRONMENTS_DIR) -> StackSettings:
+    """An environment's settings straight from its stack file, as `pulumi up` would read them."""
+    try:
+        stack = read_stack_file(environment, root)
+    except ContractError as error:
+        raise ConfigError(str(error)) from None
+    return parse(environment, stack.project, stack.region, stack.values)
+
+
+def list_keys() -> frozenset[str]:
+    """The keys Pulumi.yaml declares as arrays: pulumi.Config hands them over as JSON."""
+    return declarations().list_keys
