@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from environments.rollout_policy import RolloutPolicy, load_policy
 from pipelines.data import Dataset, DataSpec, generate
-from pipelines.registry import publish
+from pipelines.model_registry import publish
 from pipelines.rollout.calibration import simulated_failure_rate
 from pipelines.rollout.platform import RevisionSpec
 from pipelines.rollout.platforms.local.platform import LocalPlatform

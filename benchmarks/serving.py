@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from benchmarks.load import LoadResult, run_load
 from pipelines.data import DataSpec, generate, records
-from pipelines.registry import RegistryError, resolve
+from pipelines.model_registry import RegistryError, resolve
 from pipelines.server_process import ServerProcess, free_port, service_process
 from pipelines.train import TrainConfig, train_and_publish
 

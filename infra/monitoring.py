@@ -149,10 +149,10 @@ class Monitoring(pulumi.ComponentResource):
                 documentation=monitoring.AlertPolicyDocumentationArgs(
                     mime_type="text/markdown",
                     content=(
-                        f"The {settings.environment} SLO is breached over {WINDOW}. If a rollout "
-                        "is "
-                        "in progress its gates will roll it back; otherwise run the rollback "
-                        "workflow, or see the dashboard to find the revision at fault."
+                        f"The {settings.environment} SLO is breached over {WINDOW}. See the "
+                        "dashboard for the revision at fault. If a canary holds traffic, roll it "
+                        f"back: `RELEASE_ACTION=rollback make up ENV={settings.environment}` "
+                        "(idempotent, safe to re-run)."
                     ),
                 ),
                 conditions=[

@@ -105,7 +105,7 @@ class ReleaseState:
 
 @dataclass(frozen=True)
 class ReleaseRequest:
-    """One transition asked for by the deploy workflow or the rollout controller."""
+    """One transition, asked for with RELEASE_* variables by whoever runs `pulumi up`."""
 
     action: Action
     image: str | None = None
@@ -172,7 +172,7 @@ def next_state(
         if previous is None:
             raise ReleaseError(
                 "this stack has no release yet: the first `pulumi up` needs RELEASE_ACTION=deploy, "
-                "RELEASE_IMAGE (by digest) and RELEASE_GIT_SHA; the deploy workflow sets them"
+                "RELEASE_IMAGE (by digest) and RELEASE_GIT_SHA (README: first deploy)"
             )
         return previous
     candidate = previous.candidate.name if previous and previous.candidate else "the candidate"

@@ -12,12 +12,12 @@ import pulumi
 
 from environments.stack_settings import IMAGE_BY_DIGEST, StackSettings
 from infra import config
+from infra.cloud_run import CloudRunService, CloudRunServiceArgs
 from infra.identity import Identities, IdentityArgs
 from infra.jobs import RetrainingJob, RetrainingJobArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.release import ReleaseError, ReleaseRequest, ReleaseState, next_state
 from infra.revision import build_spec
-from infra.service import CloudRunService, CloudRunServiceArgs
 from infra.storage import ModelBucket, ModelBucketArgs
 
 RELEASE_OUTPUT = "release"

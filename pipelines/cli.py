@@ -12,14 +12,14 @@ from rich.table import Table
 from environments.rollout_policy import ENVIRONMENTS_DIR, PolicyError, load_policy
 from pipelines.data import DataSpec
 from pipelines.demo import run_demo
-from pipelines.registry import DEFAULT_REGISTRY, RegistryError, resolve
+from pipelines.frame_schema import SchemaError
+from pipelines.model_registry import DEFAULT_REGISTRY, RegistryError, resolve
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.platform import DeployError, RevisionSpec
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.run import STATE_FILE, execute
 from pipelines.rollout.state import StateStore
-from pipelines.schema import SchemaError
 from pipelines.train import TrainConfig, train_and_publish
 from service.artifact import ArtifactError, read_metadata
 

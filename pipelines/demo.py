@@ -1,7 +1,8 @@
 """The local demo: train three models, promote a healthy canary, roll back a faulty one.
 
 Everything runs on 127.0.0.1: each revision is a real service process, a router splits traffic,
-a traffic generator plays the users, and the same controller that drives Cloud Run decides.
+a traffic generator plays the users, and the rollout controller decides, stepping through the
+same release state machine as the Pulumi program (environments/release.py).
 """
 
 import json

@@ -21,8 +21,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from pipelines.data import Dataset, DataSpec, generate
-from pipelines.registry import DEFAULT_REGISTRY, deterministic_zip, publish
-from pipelines.schema import SchemaError, validate_columns
+from pipelines.frame_schema import SchemaError, validate_columns
+from pipelines.model_registry import DEFAULT_REGISTRY, deterministic_zip, publish
 from service.artifact import ModelMetadata
 from service.features import CATEGORICAL_COLUMNS, FEATURES, encode_columns, feature_schema
 

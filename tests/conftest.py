@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.data import Dataset, DataSpec, generate
-from pipelines.registry import publish
+from pipelines.model_registry import publish
 from pipelines.server_process import ServerProcess, free_port, service_process
 from pipelines.train import TrainConfig, TrainResult, metadata_for, train
 from service.app import create_app

@@ -5,11 +5,11 @@ from typing import Any
 import pulumi
 from pulumi_gcp import artifactregistry, projects
 
+from infra.artifact_registry import Registry, RegistryArgs
 from infra.bootstrap import settings as bootstrap_settings
 from infra.bootstrap.deployers import Deployer, DeployerArgs, projects_number
 from infra.bootstrap.environment import EnvironmentArgs, EnvironmentFoundation, state_bucket
 from infra.bootstrap.trust import GitHubTrust, GitHubTrustArgs
-from infra.registry import Registry, RegistryArgs
 
 REQUIRED_APIS = (
     "artifactregistry.googleapis.com",

@@ -333,3 +333,18 @@ def test_canary_steps_come_from_the_environment_unless_forced(environment: str) 
         run(environment, off_policy, dark.outputs)
     forced = run(environment, off_policy | {"RELEASE_FORCE": "true"}, dark.outputs)
     assert forced.outputs["release"]["candidate_percent"] == 37
+
+
+GOLDEN_NAMES = Path(__file__).parent / "resource_names.json"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_resource_types_and_names_never_change(environment: str) -> None:
+    """URNs are made of types and names: a change here would replace live resources (a rename
+    of a module must not touch them). Update the golden file only for a deliberate change."""
+    config = stack_config(Path(f"environments/Pulumi.{environment}.yaml"))
+    config["cloudrun-ml-rollouts:jobImage"] = f"{REGISTRY}/pipelines@sha256:{'c' * 64}"
+    config["cloudrun-ml-rollouts:secretEnv"] = '["API_TOKEN=fraud-scorer-token"]'
+    mocks = run(environment, release_env("deploy", 1), config=config).mocks
+    names = sorted(f"{r.typ}::{r.name}" for r in mocks.resources)
+    assert names == json.loads(GOLDEN_NAMES.read_text(encoding="utf-8"))[environment]

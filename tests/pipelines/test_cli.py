@@ -3,7 +3,7 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from pipelines.cli import app
-from pipelines.registry import versions
+from pipelines.model_registry import versions
 
 runner = CliRunner()
 

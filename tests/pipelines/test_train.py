@@ -3,7 +3,7 @@ import pytest
 import skops.io
 
 from pipelines.data import Dataset, DataSpec, generate
-from pipelines.schema import SchemaError
+from pipelines.frame_schema import SchemaError
 from pipelines.train import TrainConfig, TrainResult, best_f1_threshold, train
 from service.artifact import TRUSTED_TYPES
 from service.features import encode_columns

@@ -16,7 +16,7 @@ from rich.console import Console
 from environments.rollout_policy import RolloutPolicy, load_policy
 from environments.traffic import CANDIDATE_TAG
 from pipelines.data import Dataset, DataSpec, generate
-from pipelines.registry import publish
+from pipelines.model_registry import publish
 from pipelines.rollout.platform import RevisionSpec
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator

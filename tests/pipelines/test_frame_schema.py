@@ -1,7 +1,7 @@
 import numpy as np
 
 from pipelines.data import Dataset
-from pipelines.schema import validate_columns
+from pipelines.frame_schema import validate_columns
 
 
 def test_generated_data_matches_the_schema(tiny_data: Dataset) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.registry import RegistryError, deterministic_zip, publish, resolve, versions
+from pipelines.model_registry import RegistryError, deterministic_zip, publish, resolve, versions
 from pipelines.train import TrainResult, metadata_for
 from service.artifact import METADATA_FILE, read_metadata
 
