@@ -20,7 +20,7 @@ from environments.rollout_policy import RolloutPolicy, load_policy
 from pipelines.data import Dataset, DataSpec, generate
 from pipelines.model_registry import publish
 from pipelines.rollout.calibration import simulated_failure_rate
-from pipelines.rollout.platform import RevisionSpec
+from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.report import RolloutSummary
@@ -57,7 +57,7 @@ def _models(registry: Path) -> dict[str, Path]:
 
 
 def _run(
-    platform: LocalPlatform, policy: RolloutPolicy, candidate: RevisionSpec, users: TrafficGenerator
+    platform: LocalPlatform, policy: RolloutPolicy, candidate: Candidate, users: TrafficGenerator
 ) -> RolloutSummary:
     _, summary = execute(
         platform, policy, candidate, WORKDIR, REPORT_DIR / "rollouts", Console(quiet=True),
@@ -102,7 +102,7 @@ def main() -> None:
     aa: list[RolloutSummary] = []
     users: TrafficGenerator | None = None
     try:
-        platform.start(RevisionSpec("stable-0", models["stable"]))
+        platform.start(Candidate("stable-0", models["stable"]))
         users = TrafficGenerator(platform.router_url, USERS_PER_SECOND, max_seconds=3600).start()
         with Progress(console=console) as progress:
             task = progress.add_task("faults", total=len(scenarios) * REPEATS + AA_RUNS)
@@ -110,12 +110,12 @@ def main() -> None:
                 for i in range(REPEATS):
                     progress.update(task, description=f"{scenario.name} #{i + 1}")
                     name = f"fault{number}-run{i}"
-                    candidate = RevisionSpec(name, models[scenario.model], scenario.env)
+                    candidate = Candidate(name, models[scenario.model], scenario.env)
                     faults[scenario.name].append(_run(platform, policy, candidate, users))
                     progress.advance(task)
             for i in range(AA_RUNS):
                 progress.update(task, description=f"A/A canary #{i + 1}")
-                candidate = RevisionSpec(f"stable-{i + 1}", models["stable"])
+                candidate = Candidate(f"stable-{i + 1}", models["stable"])
                 aa.append(_run(platform, aa_policy, candidate, users))
                 progress.advance(task)
     finally:

@@ -15,7 +15,7 @@ from pipelines.demo import run_demo
 from pipelines.frame_schema import SchemaError
 from pipelines.model_registry import DEFAULT_REGISTRY, RegistryError, resolve
 from pipelines.rollout.controller import Controller
-from pipelines.rollout.platform import DeployError, RevisionSpec
+from pipelines.rollout.platform import Candidate, DeployError
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.run import STATE_FILE, execute
@@ -96,9 +96,9 @@ WorkdirOption = Annotated[
 DEFAULT_WORKDIR = Path("runs/local")
 
 
-def _revision(model: Path, name: str | None, faults: dict[str, str]) -> RevisionSpec:
+def _revision(model: Path, name: str | None, faults: dict[str, str]) -> Candidate:
     metadata = read_metadata(model)
-    return RevisionSpec(name or f"fraud-scorer-{metadata.version}", model, faults)
+    return Candidate(name or f"fraud-scorer-{metadata.version}", model, faults)
 
 
 @app.command("local-up")

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from environments.rollout_policy import load_policy
 from pipelines.data import DataSpec
-from pipelines.rollout.platform import RevisionSpec
+from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.report import RolloutSummary
@@ -50,9 +50,9 @@ def run_demo(registry: Path, reports: Path, console: Console) -> dict[str, Any]:
         console.print(f"trained {version}: {models[version]}")
     policy = load_policy("local")
     platform = LocalPlatform(reports / "platform")
-    stable = RevisionSpec(f"{SERVICE}-v1", models["v1"])
-    healthy = RevisionSpec(f"{SERVICE}-v2", models["v2"])
-    faulty = RevisionSpec(f"{SERVICE}-v3", models["v3"], env=dict(FAULT))
+    stable = Candidate(f"{SERVICE}-v1", models["v1"])
+    healthy = Candidate(f"{SERVICE}-v2", models["v2"])
+    faulty = Candidate(f"{SERVICE}-v3", models["v3"], env=dict(FAULT))
     traffic: TrafficGenerator | None = None
     try:
         with console.status("starting v1 and the router"):

@@ -20,7 +20,7 @@ from environments.release import IN_FLIGHT, Action, transition
 from environments.rollout_policy import RolloutPolicy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, promoted, stable_only
 from pipelines.rollout.gates import GateResult, Verdict, combined, evaluate, readiness_gate
-from pipelines.rollout.platform import DeployError, Platform, RevisionSpec
+from pipelines.rollout.platform import Candidate, DeployError, Platform
 from pipelines.rollout.smoke import smoke_problems
 from pipelines.rollout.state import Check, Decision, RolloutState, StateStore
 from pipelines.rollout.window import Snapshot
@@ -82,7 +82,7 @@ class Controller:
             )
         return serving[0].revision
 
-    def rollout(self, candidate: RevisionSpec) -> RolloutState:
+    def rollout(self, candidate: Candidate) -> RolloutState:
         """Run (or resume) the rollout of `candidate`; returns the final state."""
         state = self.store.load()
         if state is not None and not state.finished and state.candidate != candidate.name:
@@ -117,7 +117,7 @@ class Controller:
             raise
         return state
 
-    def _advance(self, state: RolloutState, candidate: RevisionSpec) -> None:
+    def _advance(self, state: RolloutState, candidate: Candidate) -> None:
         if state.phase == "dark_launched":
             if not self._in_traffic(state.candidate):  # deploy recorded, not yet done
                 try:

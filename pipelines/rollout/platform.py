@@ -15,8 +15,8 @@ class DeployError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class RevisionSpec:
-    """What a revision is: a name, the model artifact it serves, and its settings."""
+class Candidate:
+    """What a platform is asked to deploy: a revision name, the model it serves, its settings."""
 
     name: str
     model_dir: Path
@@ -26,7 +26,7 @@ class RevisionSpec:
 class Platform(Protocol):
     """Where revisions run and traffic is split. Implementations must be idempotent."""
 
-    def deploy(self, revision: RevisionSpec) -> None:
+    def deploy(self, revision: Candidate) -> None:
         """Start the revision with no traffic; return once it is ready or raise DeployError."""
         ...
 

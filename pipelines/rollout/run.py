@@ -8,7 +8,7 @@ from rich.console import Console
 from environments.rollout_policy import RolloutPolicy
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.gates import Verdict
-from pipelines.rollout.platform import Platform, RevisionSpec
+from pipelines.rollout.platform import Candidate, Platform
 from pipelines.rollout.report import Outcome, RolloutSummary, write_report
 from pipelines.rollout.state import RolloutState, StateStore
 
@@ -39,7 +39,7 @@ def progress_printer(console: Console) -> Callable[[str, RolloutState], None]:
 def execute(
     platform: Platform,
     policy: RolloutPolicy,
-    candidate: RevisionSpec,
+    candidate: Candidate,
     workdir: Path,
     reports: Path,
     console: Console,

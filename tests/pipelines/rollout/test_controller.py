@@ -9,7 +9,7 @@ import pytest
 from environments.rollout_policy import RolloutPolicy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
 from pipelines.rollout.controller import Controller
-from pipelines.rollout.platform import DeployError, RevisionSpec
+from pipelines.rollout.platform import Candidate, DeployError
 from pipelines.rollout.state import StateStore
 from pipelines.rollout.window import Snapshot
 
@@ -17,7 +17,7 @@ POLICY = RolloutPolicy(
     steps=[10, 50], bake_seconds=10, check_interval_seconds=2, min_requests=30,
     max_extension_seconds=6,
 )  # fmt: skip
-CANDIDATE = RevisionSpec("v2", Path("unused"))
+CANDIDATE = Candidate("v2", Path("unused"))
 
 
 class FakeClock:
@@ -55,7 +55,7 @@ class FakePlatform:
             self.totals[target.revision][0] += served
             self.totals[target.revision][1] += served * rate
 
-    def deploy(self, revision: RevisionSpec) -> None:
+    def deploy(self, revision: Candidate) -> None:
         if self.deploy_fails:
             raise DeployError("never became ready")
         self.deployed.append(revision.name)

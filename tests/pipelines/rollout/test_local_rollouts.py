@@ -17,7 +17,7 @@ from environments.rollout_policy import RolloutPolicy, load_policy
 from environments.traffic import CANDIDATE_TAG
 from pipelines.data import Dataset, DataSpec, generate
 from pipelines.model_registry import publish
-from pipelines.rollout.platform import RevisionSpec
+from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.run import STATE_FILE, execute
@@ -83,7 +83,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def platform(tmp_path: Path, models: dict[str, Path]) -> Iterator[LocalPlatform]:
     local = LocalPlatform(tmp_path / "platform")
     try:
-        local.start(RevisionSpec("v1", models["v1"]))
+        local.start(Candidate("v1", models["v1"]))
         yield local
     finally:
         local.shutdown()
@@ -99,7 +99,7 @@ def users(platform: LocalPlatform) -> Iterator[TrafficGenerator]:
 def roll_out(
     platform: LocalPlatform,
     policy: RolloutPolicy,
-    candidate: RevisionSpec,
+    candidate: Candidate,
     users: TrafficGenerator,
     tmp_path: Path,
 ) -> RolloutState:
@@ -123,7 +123,7 @@ def test_a_healthy_candidate_is_promoted(
     users: TrafficGenerator,
     tmp_path: Path,
 ) -> None:
-    state = roll_out(platform, policy, RevisionSpec("v2", models["v2"]), users, tmp_path)
+    state = roll_out(platform, policy, Candidate("v2", models["v2"]), users, tmp_path)
     assert state.phase == "promoted", state.reason
     assert platform.read_traffic().percent("v2") == 100
     served_by_v2 = [o for o in users.outcomes if o.revision == "v2"]
@@ -151,9 +151,7 @@ def test_a_regression_is_rolled_back(
     faults: dict[str, str],
     expected_reason: str,
 ) -> None:
-    state = roll_out(
-        platform, policy, RevisionSpec("v2", models[model_name], faults), users, tmp_path
-    )
+    state = roll_out(platform, policy, Candidate("v2", models[model_name], faults), users, tmp_path)
     assert state.phase == "rolled_back"
     assert expected_reason in state.reason
     assert_back_on_stable(platform)
@@ -168,7 +166,7 @@ def test_a_candidate_that_never_gets_ready_never_gets_traffic(
 ) -> None:
     broken = Path(shutil.copytree(models["v2"], tmp_path / "broken"))
     (broken / MODEL_FILE).write_bytes(b"not the model that was tested")
-    state = roll_out(platform, policy, RevisionSpec("v2", broken), users, tmp_path)
+    state = roll_out(platform, policy, Candidate("v2", broken), users, tmp_path)
     assert state.phase == "rolled_back"
     assert "failed to deploy" in state.reason
     assert platform.read_traffic().as_dict() == [{"revision": "v1", "percent": 100, "tag": None}]

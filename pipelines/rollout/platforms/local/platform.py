@@ -17,7 +17,7 @@ import httpx
 
 from environments.traffic import TrafficSplit, stable_only
 from pipelines.atomic_file import write_json_atomic
-from pipelines.rollout.platform import DeployError, RevisionSpec
+from pipelines.rollout.platform import Candidate, DeployError
 from pipelines.rollout.platforms.local.router import TAG_HEADER
 from pipelines.rollout.window import Snapshot, parse_metrics
 from pipelines.server_process import ServerProcess, ServerStartError, free_port, service_process
@@ -81,7 +81,7 @@ class LocalPlatform:
         router_pid = self.record["router"].get("pid")
         return isinstance(router_pid, int) and _alive(router_pid)
 
-    def start(self, stable: RevisionSpec) -> None:
+    def start(self, stable: Candidate) -> None:
         """Start the stable revision and the router sending it all traffic."""
         if self.running():
             raise DeployError(
@@ -106,7 +106,7 @@ class LocalPlatform:
         self._save()
         router.wait_ready(timeout_s=READY_TIMEOUT_S)
 
-    def _start_revision(self, revision: RevisionSpec) -> None:
+    def _start_revision(self, revision: Candidate) -> None:
         port = free_port()
         env = {"K_REVISION": revision.name, **revision.env}
         server = service_process(
@@ -126,7 +126,7 @@ class LocalPlatform:
             self._save()
             raise DeployError(f"revision {revision.name} never became ready: {error}") from error
 
-    def deploy(self, revision: RevisionSpec) -> None:
+    def deploy(self, revision: Candidate) -> None:
         known = self.record["revisions"].get(revision.name)
         if known and _alive(int(str(known["pid"]))) and self.is_ready(revision.name):
             return  # idempotent: a re-run finds the candidate it already started
