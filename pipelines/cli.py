@@ -114,13 +114,19 @@ def local_up_command(
     except (DeployError, ArtifactError) as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from error
+    # A new platform has no rollout yet: a record left by an earlier one names its revisions.
+    (workdir / STATE_FILE).unlink(missing_ok=True)
     print(platform.router_url)
 
 
 @app.command("local-down")
 def local_down_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
-    """Stop every process of the local platform."""
-    LocalPlatform(workdir).shutdown()
+    """Stop every process of the local platform, recorded or not, and say which."""
+    stopped = LocalPlatform(workdir).shutdown()
+    for name, pids in stopped.items():
+        console.print(f"stopped {name} (pid {', '.join(map(str, pids))})")
+    if not stopped:
+        console.print(f"nothing of a local platform was running from {workdir}")
 
 
 @app.command("rollout")

@@ -1,5 +1,7 @@
 """Shared fixtures: a tiny data set, one model trained per session, an app and a live server."""
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from pipelines.data import Dataset, DataSpec, generate
 from pipelines.model_registry import publish
+from pipelines.rollout.platforms.local.processes import marked, stop_group
 from pipelines.server_process import ServerProcess, free_port, service_process
 from pipelines.train import TrainConfig, TrainResult, metadata_for, train
 from service.app import create_app
@@ -15,6 +18,24 @@ from service.schemas import EXAMPLE_TRANSACTION
 from service.settings import Settings
 
 TINY = TrainConfig(data=DataSpec(n_rows=3_000, seed=11), max_iter=40)
+SUITE_MARKER = "ROLLOUT_TEST_SUITE"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_suite() -> Iterator[None]:
+    """Every process the tests start inherits this marker; when the suite ends, none may live.
+
+    Autouse and session-wide: set up before any other fixture and torn down after all of them.
+    """
+    token = uuid.uuid4().hex
+    os.environ[SUITE_MARKER] = token
+    yield
+    left = [found for found in marked(token, SUITE_MARKER) if found.pid != os.getpid()]
+    if left:
+        listing = "\n".join(f"  pid {found.pid}: {found.command}" for found in left)
+        for found in left:  # reported, then stopped, so the next run starts clean
+            stop_group(found.pid)
+        pytest.fail(f"processes started by the tests were still running:\n{listing}")
 
 
 @pytest.fixture(scope="session")

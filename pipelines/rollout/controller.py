@@ -19,6 +19,7 @@ import httpx
 from environments.release import IN_FLIGHT, Action, transition
 from environments.rollout_policy import RolloutPolicy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, promoted, stable_only
+from pipelines.rollout.crash_points import crash_point
 from pipelines.rollout.gates import GateResult, Verdict, combined, evaluate, readiness_gate
 from pipelines.rollout.platform import Candidate, DeployError, Platform
 from pipelines.rollout.smoke import smoke_problems
@@ -59,8 +60,21 @@ class Controller:
             Decision(at=self.clock(), action=action, reason=reason, traffic=traffic)
         )
         self._emit("decision", state)
+        crash_point(f"decided:{action}")
         if split is not None:
             self.platform.set_traffic(split)
+
+    def _reconcile(self, state: RolloutState) -> bool:
+        """Apply the last recorded split if the platform is not on it (a controller killed
+        between recording a decision and applying it left that decision undone); True if so."""
+        recorded = next((d.traffic for d in reversed(state.decisions) if d.traffic), None)
+        if recorded is None:
+            return False
+        split = TrafficSplit.from_dict(recorded)
+        if self.platform.read_traffic() == split:
+            return False
+        self._decide(state, "reconcile", "apply the last recorded split", split)
+        return True
 
     def _move(self, state: RolloutState, action: Action, percent: int | None = None) -> None:
         """The next phase, by the state machine's rules; recorded by the next decision."""
@@ -85,6 +99,14 @@ class Controller:
     def rollout(self, candidate: Candidate) -> RolloutState:
         """Run (or resume) the rollout of `candidate`; returns the final state."""
         state = self.store.load()
+        reconciled = state is not None and self._reconcile(state)
+        if (
+            reconciled
+            and state is not None
+            and state.finished
+            and state.candidate == candidate.name
+        ):
+            return state  # a re-run completed this rollout's last decision, left undone
         if state is not None and not state.finished and state.candidate != candidate.name:
             self.rollback(f"a rollout of {candidate.name} replaces this unfinished one")
             state = None
@@ -171,6 +193,7 @@ class Controller:
                       gates=[asdict(r) for r in results])
             )  # fmt: skip
             self._emit("check", state)
+            crash_point("baking")
             elapsed = self.clock() - started
             if verdict is Verdict.FAIL:
                 failed = [f"{r.gate}: {r.reason}" for r in results if r.verdict is Verdict.FAIL]
@@ -206,7 +229,9 @@ class Controller:
     def rollback(self, reason: str = "manual rollback") -> RolloutState | None:
         """Roll back the unfinished rollout in the state file, if any."""
         state = self.store.load()
-        if state is None or state.finished:
+        if state is None:
             return state
-        self._roll_back(state, reason)
+        self._reconcile(state)
+        if not state.finished:
+            self._roll_back(state, reason)
         return state

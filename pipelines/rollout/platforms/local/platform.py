@@ -2,14 +2,15 @@
 
 Process ids and ports live in `platform.json` in the work folder, so a controller that was killed
 can attach to the platform it left running, as it would to Cloud Run, and finish the rollout.
+Processes follow the controller's rule for traffic, record first, then act: a revision's intent
+(name, port) is recorded before it is spawned and its pid right after, and every child carries a
+marker (processes.py), so one spawned by a controller killed before it could record the pid is
+still found, adopted or stopped. Nothing the platform starts outlives `shutdown`.
 """
 
-import contextlib
 import json
-import os
-import signal
 import sys
-import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,40 +18,15 @@ import httpx
 
 from environments.traffic import TrafficSplit, stable_only
 from pipelines.atomic_file import write_json_atomic
+from pipelines.rollout.crash_points import crash_point
 from pipelines.rollout.platform import Candidate, DeployError
+from pipelines.rollout.platforms.local.processes import MARKER, alive, marked, marker, stop_group
 from pipelines.rollout.platforms.local.router import TAG_HEADER
 from pipelines.rollout.window import Snapshot, parse_metrics
 from pipelines.server_process import ServerProcess, ServerStartError, free_port, service_process
 
 READY_TIMEOUT_S = 90.0
 ROUTER_MODULE = "pipelines.rollout.platforms.local.router"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _stop_group(pid: int, grace_s: float = 10.0) -> None:
-    """SIGTERM the process group (children start their own), SIGKILL after the grace period."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child, so it stops being "alive"
-        if not _alive(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 class LocalPlatform:
@@ -60,11 +36,14 @@ class LocalPlatform:
         self.workdir = workdir
         self.record_path = workdir / "platform.json"
         self.router_config = workdir / "router.json"
-        self.record: dict[str, dict[str, Any]] = {"router": {}, "revisions": {}}
-        if self.record_path.exists():
-            self.record = json.loads(self.record_path.read_text())
+        self.record: dict[str, Any] = self._load()
         # Handles of the processes this object started (a re-attached platform has none: pids).
         self._children: dict[str, ServerProcess] = {}
+
+    def _load(self) -> dict[str, Any]:
+        if self.record_path.exists():
+            return json.loads(self.record_path.read_text())
+        return {"id": "", "router": {}, "revisions": {}}
 
     @property
     def router_url(self) -> str:
@@ -79,7 +58,7 @@ class LocalPlatform:
     def running(self) -> bool:
         """Whether a router and its revisions recorded here are still alive."""
         router_pid = self.record["router"].get("pid")
-        return isinstance(router_pid, int) and _alive(router_pid)
+        return isinstance(router_pid, int) and alive(router_pid)
 
     def start(self, stable: Candidate) -> None:
         """Start the stable revision and the router sending it all traffic."""
@@ -88,7 +67,9 @@ class LocalPlatform:
                 f"a local platform already runs from {self.workdir}: shut it down first"
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.record = {"router": {}, "revisions": {}}
+        self.shutdown()  # whatever a killed earlier start left behind
+        self.record = {"id": uuid.uuid4().hex[:12], "router": {}, "revisions": {}}
+        self._save()
         self._start_revision(stable)
         backends = {stable.name: self._revision_url(stable.name)}
         write_json_atomic(
@@ -96,27 +77,40 @@ class LocalPlatform:
             {"backends": backends, "traffic": stable_only(stable.name).as_dict()},
         )
         port = free_port()
+        self.record["router"] = {"port": port}  # intent first: a killed start can be cleaned
+        self._save()
         argv = [sys.executable, "-m", ROUTER_MODULE, str(self.router_config), str(port)]
         router = ServerProcess(
-            argv, port, self.workdir / "router.log", ready_path="/_router/traffic"
+            argv,
+            port,
+            self.workdir / "router.log",
+            {MARKER: marker(self.record["id"], "router")},
+            ready_path="/_router/traffic",
         )
         router.start()
         self._children["router"] = router
-        self.record["router"] = {"pid": router.pid, "port": port}
+        self.record["router"]["pid"] = router.pid
         self._save()
         router.wait_ready(timeout_s=READY_TIMEOUT_S)
 
     def _start_revision(self, revision: Candidate) -> None:
         port = free_port()
         env = {"K_REVISION": revision.name, **revision.env}
+        self.record["revisions"][revision.name] = {
+            "port": port, "model_dir": str(revision.model_dir), "env": env,
+        }  # fmt: skip
+        self._save()
+        crash_point(f"intent:{revision.name}")
         server = service_process(
-            revision.model_dir, port, self.workdir / f"{revision.name}.log", env
+            revision.model_dir,
+            port,
+            self.workdir / f"{revision.name}.log",
+            env | {MARKER: marker(self.record["id"], revision.name)},
         )
         server.start()
+        crash_point(f"spawned:{revision.name}")
         self._children[revision.name] = server
-        self.record["revisions"][revision.name] = {
-            "pid": server.pid, "port": port, "model_dir": str(revision.model_dir), "env": env,
-        }  # fmt: skip
+        self.record["revisions"][revision.name]["pid"] = server.pid
         self._save()
         try:
             server.wait_ready(timeout_s=READY_TIMEOUT_S)
@@ -126,10 +120,29 @@ class LocalPlatform:
             self._save()
             raise DeployError(f"revision {revision.name} never became ready: {error}") from error
 
+    def _stop(self, name: str) -> list[int]:
+        """Stop every process of `name`: its handle, its recorded pid, any carrying its marker."""
+        child = self._children.pop(name, None)
+        if child is not None:
+            child.stop()
+        entry = self.record["router"] if name == "router" else self.record["revisions"].get(name)
+        pids = {int(entry["pid"])} if entry and isinstance(entry.get("pid"), int) else set()
+        if self.record.get("id"):
+            tag = marker(self.record["id"], name)
+            pids |= {found.pid for found in marked(tag) if found.marker == tag}
+        stopped = sorted(pid for pid in pids if alive(pid))
+        for pid in stopped:
+            stop_group(pid)
+        return stopped
+
     def deploy(self, revision: Candidate) -> None:
         known = self.record["revisions"].get(revision.name)
-        if known and _alive(int(str(known["pid"]))) and self.is_ready(revision.name):
-            return  # idempotent: a re-run finds the candidate it already started
+        pid = known.get("pid") if known else None
+        if isinstance(pid, int) and alive(pid) and self.is_ready(revision.name):
+            return  # idempotent: a re-run adopts the candidate it already started
+        self._stop(revision.name)  # a half-started or unready leftover, recorded or not
+        self.record["revisions"].pop(revision.name, None)
+        self._save()
         self._start_revision(revision)
         with httpx.Client(timeout=10) as client:
             body = {
@@ -174,23 +187,23 @@ class LocalPlatform:
         in_use = {t.revision for t in split.targets if t.percent > 0 or t.tag}
         stopped = [name for name in self.record["revisions"] if name not in in_use]
         for name in stopped:
-            child = self._children.pop(name, None)
-            if child is not None:
-                child.stop()
-            _stop_group(int(self.record["revisions"].pop(name)["pid"]))
+            self._stop(name)
+            del self.record["revisions"][name]
         self._save()
         return stopped
 
-    def shutdown(self) -> None:
-        """Stop every process this platform started; safe to call twice."""
-        pids = [self.record["router"].get("pid")] + [
-            r.get("pid") for r in self.record["revisions"].values()
-        ]
+    def shutdown(self) -> dict[str, list[int]]:
+        """Stop every process this platform started, recorded or only marked; safe to call
+        twice. The record on disk is the truth (another process may have added to it since this
+        object read it). Returns what it stopped, by name."""
+        self.record = self._load()
+        names = {"router", *self.record["revisions"]}
+        if self.record.get("id"):
+            names |= {p.marker.split(":", 1)[1] for p in marked(f"{self.record['id']}:")}
+        stopped = {name: pids for name in sorted(names) if (pids := self._stop(name))}
         for child in self._children.values():
             child.stop()
-        for pid in pids:
-            if isinstance(pid, int):
-                _stop_group(pid)
         self._children.clear()
-        self.record = {"router": {}, "revisions": {}}
+        self.record = {"id": "", "router": {}, "revisions": {}}
         self.record_path.unlink(missing_ok=True)
+        return stopped
