@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, model: ScoringModel | None = No
     with one clear line before uvicorn starts.
     """
     settings = settings if settings is not None else Settings()
-    metrics = ServiceMetrics()
+    metrics = ServiceMetrics(revision=settings.K_REVISION)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None]:

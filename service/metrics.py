@@ -28,25 +28,27 @@ class ServiceMetrics:
     """Request counts and latency by route, and what the model is saying (scores, low confidence).
 
     Score histograms are what the rollout gates compare between revisions to catch a model that is
-    up and fast but silently wrong.
+    up and fast but silently wrong. The gates' three metrics carry the revision's name, so a
+    metrics backend can be asked for one revision whatever labels its collector adds.
     """
 
+    revision: str = "local"
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.requests = Counter(
+        self._requests = Counter(
             "http_requests", "HTTP requests by route, method and status.",
-            ["route", "method", "status"], registry=r,
+            ["route", "method", "status", "revision"], registry=r,
         )  # fmt: skip
-        self.latency = Histogram(
+        self._latency = Histogram(
             "http_request_duration_seconds", "Request latency by route.",
-            ["route"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["route", "revision"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.scores = Histogram(
             "prediction_score", "Fraud probability of each scored transaction.",
-            buckets=_SCORE_BUCKETS, registry=r,
-        )  # fmt: skip
+            ["revision"], buckets=_SCORE_BUCKETS, registry=r,
+        ).labels(self.revision)  # fmt: skip
         self.predictions = Counter(
             "predictions", "Scored transactions by predicted label.", ["label"], registry=r
         )
@@ -61,6 +63,10 @@ class ServiceMetrics:
             "model_info", "The model this instance serves (value is always 1).",
             ["model_version", "model_sha256", "git_sha", "revision"], registry=r,
         )  # fmt: skip
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self._requests.labels(route, method, str(status), self.revision).inc()
+        self._latency.labels(route, self.revision).observe(seconds)
 
     def observe_scores(
         self, scores: npt.NDArray[np.float64], threshold: float, margin: float

@@ -133,8 +133,7 @@ class RequestMiddleware:
     ) -> None:
         route = scope.get("route")
         route_path = getattr(route, "path", "unmatched")
-        self.metrics.requests.labels(route_path, scope["method"], str(status)).inc()
-        self.metrics.latency.labels(route_path).observe(seconds)
+        self.metrics.observe_request(route_path, scope["method"], status, seconds)
         slow = seconds * 1000 >= self.settings.SLOW_REQUEST_MS
         if status < 400 and not slow and not self.settings.LOG_ALL_REQUESTS:
             return

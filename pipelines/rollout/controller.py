@@ -21,10 +21,9 @@ from environments.rollout_policy import RolloutPolicy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, promoted, stable_only
 from pipelines.rollout.crash_points import crash_point
 from pipelines.rollout.gates import GateResult, Verdict, combined, evaluate, readiness_gate
-from pipelines.rollout.platform import Candidate, DeployError, Platform
+from pipelines.rollout.platform import Candidate, DeployError, Mark, MetricsError, Platform
 from pipelines.rollout.smoke import smoke_problems
 from pipelines.rollout.state import Check, Decision, RolloutState, StateStore
-from pipelines.rollout.window import Snapshot
 
 Listener = Callable[[str, RolloutState], None]
 
@@ -170,19 +169,24 @@ class Controller:
         state.reason = "every gate passed at every step"
         self._decide(state, "promote", state.reason, promoted(state.candidate))
 
-    def _window(self, state: RolloutState, base: tuple[Snapshot, Snapshot]) -> list[GateResult]:
+    def _window(self, state: RolloutState, base: tuple[Mark, Mark]) -> list[GateResult]:
         try:
-            candidate = self.platform.snapshot(state.candidate).minus(base[0])
-            stable = self.platform.snapshot(state.stable).minus(base[1])
-        except (httpx.HTTPError, OSError) as error:
+            candidate = self.platform.window(state.candidate, base[0])
+            stable = self.platform.window(state.stable, base[1])
+        except (httpx.HTTPError, OSError, MetricsError) as error:
             return [readiness_gate(False), GateResult("metrics", Verdict.FAIL, repr(error))]
         ready = self.platform.is_ready(state.candidate)
+        if candidate is None or stable is None:
+            lagging = GateResult(
+                "metrics", Verdict.INSUFFICIENT_DATA, "the metrics backend lags behind this window"
+            )
+            return [readiness_gate(ready), lagging]
         return evaluate(candidate, stable, ready, self.policy, state.evidence)
 
     def _bake(self, state: RolloutState, percent: int) -> float:
         """Evaluate gates every interval until the step has baked; returns its error evidence."""
         policy = self.policy
-        base = (self.platform.snapshot(state.candidate), self.platform.snapshot(state.stable))
+        base = (self.platform.mark(state.candidate), self.platform.mark(state.stable))
         started = self.clock()
         while True:
             self.sleep(policy.check_interval_seconds)

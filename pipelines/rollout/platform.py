@@ -9,9 +9,16 @@ import httpx
 from environments.traffic import TrafficSplit
 from pipelines.rollout.window import Snapshot
 
+# Where a metrics window starts: a cumulative reading (local) or a time (a metrics backend).
+Mark = Snapshot | float
+
 
 class DeployError(RuntimeError):
     """The candidate could not be started or never became ready; it received no traffic."""
+
+
+class MetricsError(RuntimeError):
+    """The metrics backend refused or failed a query; the gates treat it as a failure."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,13 @@ class Platform(Protocol):
         """The split in force now, read from the platform itself (never from a cache)."""
         ...
 
-    def snapshot(self, revision: str) -> Snapshot:
-        """The revision's cumulative prediction metrics right now."""
+    def mark(self, revision: str) -> Mark:
+        """Where a metrics window of `revision` starts (the start of a canary step)."""
+        ...
+
+    def window(self, revision: str, since: Mark) -> Snapshot | None:
+        """What `revision` counted since `since`, in one shape whatever the backend; None while
+        the backend has not caught up with now (the gates then wait: INSUFFICIENT_DATA)."""
         ...
 
     def is_ready(self, revision: str) -> bool:

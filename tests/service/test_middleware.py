@@ -31,4 +31,7 @@ def test_an_unexpected_error_is_one_logged_counted_json_500(
     assert "the model fell over" in str(record.exc_info[1])
     assert getattr(record, "request_id") == "r-42"  # noqa: B009  # set through `extra`
     metrics = client.get("/metrics").text
-    assert 'http_requests_total{method="POST",route="/v1/predict",status="500"} 1.0' in metrics
+    assert (
+        'http_requests_total{method="POST",revision="local",route="/v1/predict",status="500"} 1.0'
+        in metrics
+    )

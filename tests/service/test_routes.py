@@ -149,10 +149,16 @@ def test_metrics_count_requests_scores_and_model(
     client.post("/v1/predict", json={})
     client.get("/nowhere")
     text = client.get("/metrics").text
-    assert 'http_requests_total{method="POST",route="/v1/predict",status="200"} 3.0' in text
-    assert 'http_requests_total{method="POST",route="/v1/predict",status="422"} 1.0' in text
+    assert (
+        'http_requests_total{method="POST",revision="local",route="/v1/predict",status="200"} 3.0'
+        in text
+    )
+    assert (
+        'http_requests_total{method="POST",revision="local",route="/v1/predict",status="422"} 1.0'
+        in text
+    )
     assert 'route="unmatched",status="404"' in text
-    assert "prediction_score_count 3.0" in text
+    assert 'prediction_score_count{revision="local"} 3.0' in text
     assert 'model_info{git_sha="unknown",model_sha256=' in text
     assert "low_confidence_predictions_total" in text
 

@@ -9,7 +9,7 @@ import pytest
 from environments.rollout_policy import RolloutPolicy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
 from pipelines.rollout.controller import Controller
-from pipelines.rollout.platform import Candidate, DeployError
+from pipelines.rollout.platform import Candidate, DeployError, Mark
 from pipelines.rollout.state import StateStore
 from pipelines.rollout.window import Snapshot
 
@@ -42,6 +42,7 @@ class FakePlatform:
         self.candidate_error_rate = candidate_error_rate
         self.rps = rps
         self.deploy_fails = False
+        self.metrics_lag_until = 0.0
         self.deployed: list[str] = []
         self.history: list[TrafficSplit] = []
         self.totals = {"v1": [0.0, 0.0], "v2": [0.0, 0.0]}
@@ -68,12 +69,21 @@ class FakePlatform:
     def read_traffic(self) -> TrafficSplit:
         return self.split
 
-    def snapshot(self, revision: str) -> Snapshot:
+    def _snapshot(self, revision: str) -> Snapshot:
         self._advance()
         requests, errors = self.totals[revision]
         latency = {0.01: requests, math.inf: requests}
         scores = {0.05: requests, 1.0: requests, math.inf: requests}
         return Snapshot(requests, round(errors), latency, scores)
+
+    def mark(self, revision: str) -> Mark:
+        return self._snapshot(revision)
+
+    def window(self, revision: str, since: Mark) -> Snapshot | None:
+        assert isinstance(since, Snapshot)
+        if self.clock() < self.metrics_lag_until:
+            return None  # a backend that has not caught up yet
+        return self._snapshot(revision).minus(since)
 
     def is_ready(self, revision: str) -> bool:
         return revision in self.totals
@@ -160,6 +170,30 @@ def test_insufficient_data_fails_closed_after_the_extension(tmp_path: Path) -> N
     assert state.first_canary_at is not None
     baked = state.checks[-1].at - state.first_canary_at
     assert baked >= POLICY.bake_seconds + POLICY.max_extension_seconds
+
+
+def test_a_lagging_metrics_backend_makes_the_step_wait_never_pass(tmp_path: Path) -> None:
+    """A window the backend has not caught up with is INSUFFICIENT_DATA: the bake extends."""
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    platform.metrics_lag_until = clock() + 14  # longer than a bake, shorter than the extension
+    state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
+    assert state.phase == "promoted"
+    lagging = [c for c in state.checks if c.verdict == "INSUFFICIENT_DATA"]
+    assert lagging, "the first checks waited for the backend"
+    assert all(c.at < platform.metrics_lag_until + POLICY.check_interval_seconds for c in lagging)
+    assert any("lags behind" in str(g) for c in lagging for g in c.gates)
+    stepped = [d.at for d in state.decisions if d.action == "set_traffic"]
+    assert stepped[1] - stepped[0] > POLICY.bake_seconds, "the first step baked past its time"
+
+
+def test_a_backend_that_never_catches_up_rolls_back_fail_closed(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    platform.metrics_lag_until = math.inf
+    state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
+    assert state.phase == "rolled_back"
+    assert "lags behind" in state.reason
 
 
 def test_insufficient_data_can_pass_when_the_policy_says_so(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import httpx
 from environments.traffic import TrafficSplit, stable_only
 from pipelines.atomic_file import write_json_atomic
 from pipelines.rollout.crash_points import crash_point
-from pipelines.rollout.platform import Candidate, DeployError
+from pipelines.rollout.platform import Candidate, DeployError, Mark
 from pipelines.rollout.platforms.local.processes import MARKER, alive, marked, marker, stop_group
 from pipelines.rollout.platforms.local.router import TAG_HEADER
 from pipelines.rollout.window import Snapshot, parse_metrics
@@ -165,7 +165,16 @@ class LocalPlatform:
         response.raise_for_status()
         return TrafficSplit.from_dict(response.json()["traffic"])
 
-    def snapshot(self, revision: str) -> Snapshot:
+    def mark(self, revision: str) -> Mark:
+        return self._snapshot(revision)
+
+    def window(self, revision: str, since: Mark) -> Snapshot | None:
+        """Read live from the revision's /metrics: never behind."""
+        if not isinstance(since, Snapshot):
+            raise TypeError(f"the local platform marks windows with snapshots, not {since!r}")
+        return self._snapshot(revision).minus(since)
+
+    def _snapshot(self, revision: str) -> Snapshot:
         with httpx.Client(timeout=10) as client:
             response = client.get(f"{self._revision_url(revision)}/metrics")
         response.raise_for_status()

@@ -1,0 +1,1 @@
+"""The Cloud Run platform (in progress): its metrics windows, read from Cloud Monitoring."""

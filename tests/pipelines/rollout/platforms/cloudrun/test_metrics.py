@@ -1,0 +1,97 @@
+"""The PromQL window reader against a Prometheus query API answering like Cloud Monitoring's."""
+
+import math
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from environments.rollout_policy import load_policy
+from pipelines.rollout.gates import Verdict, combined, evaluate
+from pipelines.rollout.platform import MetricsError
+from pipelines.rollout.platforms.cloudrun.metrics import PrometheusWindows
+
+NOW = 1_800_000_000.0
+LATENCY = {"0.01": 900.0, "0.05": 990.0, "+Inf": 1000.0}
+SCORES = {"0.05": 950.0, "0.5": 995.0, "1.0": 1000.0, "+Inf": 1000.0}
+
+
+@dataclass
+class FakePrometheusApi:
+    """Answers instant queries the way the API does (vectors of [time, "value"])."""
+
+    newest_sample: float | None = NOW - 20
+    status: int = 200
+    queries: list[str] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/projects/p/location/global/prometheus/api/v1/query"
+        query = request.url.params["query"]
+        self.queries.append(query)
+        if self.status != 200:
+            error = {"code": self.status, "message": "Permission monitoring.timeSeries.list denied"}
+            return httpx.Response(self.status, json={"error": error})
+        at = float(request.url.params["time"])
+        if query.startswith("max(timestamp("):
+            rows = [] if self.newest_sample is None else [({}, self.newest_sample)]
+        elif "_bucket" in query:
+            buckets = LATENCY if "duration" in query else SCORES
+            rows = [({"le": le}, count) for le, count in buckets.items()]
+        elif 'status=~"5.."' in query:
+            rows = [({}, 10.0)]
+        else:
+            rows = [({}, 1000.0)]
+        result = [{"metric": labels, "value": [at, str(value)]} for labels, value in rows]
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+        )
+
+
+def windows(api: FakePrometheusApi) -> PrometheusWindows:
+    base = "https://monitoring.example/v1/projects/p/location/global/prometheus"
+    client = httpx.Client(base_url=base, transport=httpx.MockTransport(api))
+    return PrometheusWindows(client, max_lag_s=90, clock=lambda: NOW)
+
+
+def test_a_window_is_the_increase_since_the_mark_for_one_revision() -> None:
+    api = FakePrometheusApi()
+    window = windows(api).window("fraud-scorer-abc1234-002", NOW - 120.4)
+    assert window is not None
+    assert (window.requests, window.errors) == (1000.0, 10.0)
+    assert window.latency[math.inf] == 1000.0
+    assert window.scores[0.05] == 950.0
+    assert window.predictions == 1000.0
+    increases = [q for q in api.queries if "increase(" in q]
+    assert len(increases) == 4
+    assert all("[121s]" in q and 'revision="fraud-scorer-abc1234-002"' in q for q in increases)
+    assert all('route=~"/v1/predict|/v1/predict/batch"' in q for q in increases[:3])
+
+
+@pytest.mark.parametrize(
+    "newest", [NOW - 91, None], ids=["backend lagging", "no sample for the revision"]
+)
+def test_a_window_the_backend_has_not_caught_up_with_reads_as_none(newest: float | None) -> None:
+    api = FakePrometheusApi(newest_sample=newest)
+    assert windows(api).window("fraud-scorer-abc1234-002", NOW - 60) is None
+    assert not [q for q in api.queries if "increase(" in q], "no window is computed from stale data"
+
+
+def test_an_api_refusal_is_a_metrics_error_naming_the_reason() -> None:
+    with pytest.raises(MetricsError, match=r"403: Permission monitoring\.timeSeries\.list denied"):
+        windows(FakePrometheusApi(status=403)).window("fraud-scorer-abc1234-002", NOW - 60)
+
+
+def test_only_revision_names_reach_a_query() -> None:
+    with pytest.raises(ValueError, match="not a Cloud Run revision name"):
+        windows(FakePrometheusApi()).window('x"}) or vector(1', NOW - 60)
+
+
+def test_the_gates_read_these_windows_as_they_read_local_ones() -> None:
+    """One shape of data: identical candidate and stable windows pass every gate."""
+    reader = windows(FakePrometheusApi())
+    candidate = reader.window("fraud-scorer-abc1234-002", NOW - 120)
+    stable = reader.window("fraud-scorer-abc1234-001", NOW - 120)
+    assert candidate is not None
+    assert stable is not None
+    results = evaluate(candidate, stable, True, load_policy("staging"), 0.0)
+    assert combined(results) is Verdict.PASS, results
