@@ -1,0 +1,89 @@
+"""The live state of a Cloud Run service, read from the Admin API (v2, REST): which revision
+serves how much, and each tag's URL. Read only: Pulumi is the only writer of traffic.
+
+https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from environments.traffic import Target, TrafficError, TrafficSplit
+from pipelines.rollout.platform import DeployError
+
+RUN_API = "https://run.googleapis.com/v2"
+BY_REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+
+
+class TrafficDriftError(DeployError):
+    """Cloud Run serves a split the stack did not record: someone changed traffic by hand."""
+
+
+@dataclass(frozen=True)
+class LiveService:
+    """What Cloud Run says about the service now."""
+
+    split: TrafficSplit
+    tag_urls: dict[str, str]
+
+
+def _live(body: Mapping[str, Any]) -> LiveService:
+    statuses: Sequence[Mapping[str, Any]] = body.get("trafficStatuses") or []
+    latest = [s for s in statuses if s.get("type", BY_REVISION) != BY_REVISION]
+    if latest:
+        raise TrafficDriftError(
+            "traffic follows LATEST, which this program never sets: traffic was changed outside "
+            "Pulumi; run `pulumi up` with no RELEASE_* inputs to put the recorded split back"
+        )
+    try:
+        split = TrafficSplit(
+            tuple(
+                # The API leaves out a zero percent (proto3 JSON omits default values).
+                Target(str(s["revision"]), int(s.get("percent", 0)), s.get("tag") or None)
+                for s in statuses
+            )
+        )
+    except (KeyError, TrafficError) as error:
+        raise DeployError(f"Cloud Run reported an unreadable traffic split: {error}") from error
+    urls = {str(s["tag"]): str(s["uri"]) for s in statuses if s.get("tag") and s.get("uri")}
+    return LiveService(split, urls)
+
+
+@dataclass(frozen=True)
+class ServiceApi:
+    """One service's Admin API resource; `http` is authorized (google_auth.AccessToken)."""
+
+    http: httpx.Client
+    project: str
+    region: str
+    service: str
+
+    @property
+    def name(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}/services/{self.service}"
+
+    def live(self) -> LiveService:
+        try:
+            response = self.http.get(f"{RUN_API}/{self.name}")
+        except httpx.HTTPError as error:
+            raise DeployError(f"the Cloud Run API did not answer: {error!r}") from error
+        if response.status_code != 200:
+            raise DeployError(
+                f"the Cloud Run API answered {response.status_code} for {self.name}: "
+                f"{response.text[:300]}"
+            )
+        return _live(response.json())
+
+
+def check_no_drift(live: TrafficSplit, recorded: TrafficSplit) -> None:
+    """Refuse to act when Cloud Run serves another split than the one the stack recorded (the
+    order in which targets are listed does not count)."""
+    if sorted(live.as_dict(), key=str) != sorted(recorded.as_dict(), key=str):
+        raise TrafficDriftError(
+            f"Cloud Run serves {live.as_dict()} but the stack recorded {recorded.as_dict()}: "
+            "traffic was changed outside Pulumi. Put the recorded split back with a plain "
+            "`pulumi up` (no RELEASE_* inputs), or end the rollout with "
+            "`RELEASE_ACTION=rollback make up ENV=<environment>`"
+        )
