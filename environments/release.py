@@ -80,3 +80,13 @@ def transition(  # pylint: disable=too-many-arguments
             f"{list(steps)}; to move traffic off the policy by hand, set RELEASE_FORCE=true"
         )
     return Position("canary", percent)
+
+
+def revision_name(service: str, git_sha: str, sequence: int) -> str:
+    """`<service>-<sha7>-<sequence>`: prefixed by the service name, <= 63 characters (Cloud Run)."""
+    name = f"{service}-{git_sha[:7]}-{sequence:03d}"
+    if len(name) > 63:
+        raise ReleaseError(
+            f"revision name {name!r} is longer than 63 characters: shorten serviceName"
+        )
+    return name

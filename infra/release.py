@@ -21,6 +21,7 @@ from environments.release import (
     Phase,
     Position,
     ReleaseError,
+    revision_name,
     transition,
 )
 from environments.stack_settings import IMAGE_BY_DIGEST
@@ -131,16 +132,6 @@ class ReleaseRequest:
             percent=int(percent) if percent is not None else None,
             force=environ.get("RELEASE_FORCE", "").strip().lower() in TRUE,
         )
-
-
-def revision_name(service: str, git_sha: str, sequence: int) -> str:
-    """`<service>-<sha7>-<sequence>`: prefixed by the service name, <= 63 characters (Cloud Run)."""
-    name = f"{service}-{git_sha[:7]}-{sequence:03d}"
-    if len(name) > 63:
-        raise ReleaseError(
-            f"revision name {name!r} is longer than 63 characters: shorten serviceName"
-        )
-    return name
 
 
 def _new_revision(request: ReleaseRequest, service: str, sequence: int, spec: SpecFor) -> Revision:

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from environments.release import revision_name
 from environments.stack_settings import load_file
 from environments.traffic import CANDIDATE_TAG
 from infra.release import (
@@ -13,7 +14,6 @@ from infra.release import (
     ReleaseRequest,
     ReleaseState,
     next_state,
-    revision_name,
 )
 from infra.revision import RevisionSpec, build_spec
 
