@@ -91,7 +91,8 @@ class Identities(pulumi.ComponentResource):
         def grant_secrets(state: ReleaseState) -> list[str]:
             # Inside apply: which secrets serve is known only from the recorded release. It is
             # read from state, so it is known during preview too, and the grants show there.
-            for secret_id, env_names in secrets_in_traffic(state).items():
+            readers = secrets_in_traffic(state)
+            for secret_id, env_names in readers.items():
                 secretmanager.SecretIamMember(
                     f"{name}-runtime-reads-{secret_id}",
                     project=settings.project,
@@ -107,7 +108,7 @@ class Identities(pulumi.ComponentResource):
                         ],
                     ),
                 )
-            return sorted(secrets_in_traffic(state))
+            return sorted(readers)
 
         self.secrets = args.release.apply(grant_secrets)
         self.register_outputs(

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from service.batcher import MicroBatcher
-from service.errors import validation_error_response
+from service.errors import InvalidBodyError, validation_error_response
 from service.faults import Faults
 from service.metrics import ServiceMetrics
 from service.middleware import RequestMiddleware
@@ -64,5 +64,6 @@ def create_app(settings: Settings | None = None, model: ScoringModel | None = No
     )
     app.add_middleware(RequestMiddleware, settings=settings, metrics=metrics)
     app.add_exception_handler(RequestValidationError, validation_error_response)
+    app.add_exception_handler(InvalidBodyError, validation_error_response)
     app.include_router(router)
     return app

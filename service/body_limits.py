@@ -15,7 +15,7 @@ import orjson
 from fastapi import HTTPException, Request, Response, status
 from fastapi.routing import APIRoute
 
-from service.errors import safe_text
+from service.errors import InvalidBodyError, safe_text
 from service.settings import Settings
 
 _CONTAINERS = (dict, list)
@@ -93,9 +93,7 @@ def check_shape(value: object, limits: JsonLimits) -> None:
     while pending:
         node, path = pending.pop()
         if len(path) >= limits.max_depth:
-            # An HTTPException, since FastAPI turns anything else raised here into a bare 400.
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise InvalidBodyError(
                 [
                     {
                         "type": "json_too_deep",
@@ -103,7 +101,7 @@ def check_shape(value: object, limits: JsonLimits) -> None:
                         "msg": f"JSON nested deeper than {limits.max_depth} levels "
                         "(MAX_JSON_DEPTH); no field of this API needs that",
                     }
-                ],
+                ]
             )
         children: Iterable[tuple[str | int, object]]
         if isinstance(node, dict):

@@ -6,15 +6,30 @@ MAX_ERRORS_SHOWN errors are listed; `error_count` says how many there were.
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import orjson
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 MAX_ERRORS_SHOWN = 20
 MAX_ECHO_CHARS = 200
+
+
+class InvalidBodyError(HTTPException):
+    """A 422 found before validation ran (service/body_limits.py), answered like any other.
+
+    An HTTPException because FastAPI turns anything else raised while it reads a body into a
+    bare 400.
+    """
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(status.HTTP_422_UNPROCESSABLE_CONTENT)
+        self._errors = errors
+
+    def errors(self) -> list[dict[str, Any]]:
+        return self._errors
 
 
 def safe_text(text: str, limit: int = MAX_ECHO_CHARS) -> str:
@@ -55,13 +70,16 @@ def _bounded(error: Mapping[str, Any]) -> dict[str, object]:
     return bounded
 
 
-def validation_body(errors: list[Mapping[str, Any]]) -> bytes:
+def validation_body(errors: Sequence[Mapping[str, Any]]) -> bytes:
     """The 422 body: the first MAX_ERRORS_SHOWN errors, bounded, and how many there were."""
     shown = [_bounded(error) for error in errors[:MAX_ERRORS_SHOWN]]
     return orjson.dumps({"detail": shown, "error_count": len(errors)})
 
 
 async def validation_error_response(_: Request, error: Exception) -> Response:
-    """FastAPI's 422, bounded: a client's mistake never costs a large answer or a 500."""
-    errors = error.errors() if isinstance(error, RequestValidationError) else [{"msg": str(error)}]
-    return Response(validation_body(list(errors)), status_code=422, media_type="application/json")
+    """Every 422, bounded: a client's mistake never costs a large answer or a 500."""
+    if isinstance(error, RequestValidationError | InvalidBodyError):
+        errors = list(error.errors())
+    else:
+        errors = [{"msg": str(error)}]
+    return Response(validation_body(errors), status_code=422, media_type="application/json")

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.hostile_bodies import HOSTILE, nested
 from service.app import create_app
 from service.body_limits import JsonLimits, check_shape, check_size
 from service.schemas import EXAMPLE_TRANSACTION
 from service.settings import Settings
-from tests.service.hostile_bodies import HOSTILE, nested
 
 MAX_ANSWER_BYTES = 8 * 1024
 LIMITS = JsonLimits(max_depth=8, max_keys=64, max_items=1_000)
@@ -72,7 +72,9 @@ def test_any_nesting_depth_is_a_4xx(
 def test_a_deep_body_names_the_depth_limit(production: TestClient) -> None:
     status, answer = post(production, nested(300))
     assert status == 422
-    (error,) = orjson.loads(answer)["detail"]
+    body = orjson.loads(answer)
+    assert body["error_count"] == 1, "the same shape as every other 422"
+    (error,) = body["detail"]
     assert error["type"] == "json_too_deep"
     assert "MAX_JSON_DEPTH" in error["msg"]
 

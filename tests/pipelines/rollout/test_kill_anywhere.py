@@ -33,27 +33,26 @@ POINTS = [
 ]
 
 
-def rollout(
-    platform: LocalPlatform, model: Path, policy_dir: Path, tmp: Path, crash_at: str | None
+def rollout(  # pylint: disable=too-many-arguments
+    platform: LocalPlatform,
+    model: Path,
+    policy_dir: Path,
+    tmp: Path,
+    crash_at: str | None,
+    faulty: bool,
 ) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable, "-m", "pipelines", "rollout", "--model", str(model), "--revision", "v2",
         "--workdir", str(platform.workdir), "--environments-dir", str(policy_dir),
         "--reports", str(tmp / "reports"), "--traffic-rps", "60",
     ]  # fmt: skip
-    if crash_at == "decided:roll_back" or (crash_at is None and faulty(platform)):
+    if faulty:  # the same candidate in both runs: its rollout rolls back
         command += ["--fault-error-rate", "0.5"]
     env = {k: v for k, v in os.environ.items() if k != CRASH_VARIABLE}
     env |= {"OMP_NUM_THREADS": "1"} | ({CRASH_VARIABLE: crash_at} if crash_at else {})
     return subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=180, check=False
     )
-
-
-def faulty(platform: LocalPlatform) -> bool:
-    """Whether the first run deployed the faulty candidate (the re-run must deploy the same)."""
-    record = json.loads(platform.record_path.read_text())
-    return "FAULT_ERROR_RATE" in record["revisions"].get("v2", {}).get("env", {})
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +71,10 @@ def test_a_rerun_finishes_and_nothing_runs_unrecorded(
     point: str,
     outcome: str,
 ) -> None:
-    first = rollout(platform, models["v2"], one_step, tmp_path, point)
+    faulty = outcome == "rolled_back"
+    first = rollout(platform, models["v2"], one_step, tmp_path, point, faulty)
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
-    rerun = rollout(platform, models["v2"], one_step, tmp_path, None)
+    rerun = rollout(platform, models["v2"], one_step, tmp_path, None, faulty)
     assert rerun.returncode == (0 if outcome == "promoted" else 1), rerun.stdout + rerun.stderr
 
     state = StateStore(platform.workdir / STATE_FILE).load()
