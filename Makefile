@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train serve bench bench-rollout preview up bootstrap preflight pulumi-cli hooks clean
+.PHONY: demo test lint format train serve bench bench-rollout bench-hostile preview up bootstrap preflight pulumi-cli hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
@@ -30,6 +30,9 @@ serve: $(UV)  ## serve the latest model on 127.0.0.1:$${PORT:-8000}, training on
 
 bench: $(UV)  ## serving benchmark against a naive app; writes reports/bench/serving.md
 	$(RUN) python -m benchmarks.serving
+
+bench-hostile: $(UV)  ## what each hostile request costs next to a good batch; reports/bench/hostile.md
+	$(RUN) python -m benchmarks.hostile
 
 bench-rollout: $(UV)  ## time to rollback and failed requests per fault, false-rollback rate; reports/bench/rollouts.md
 	$(RUN) python -m benchmarks.rollouts

@@ -30,7 +30,7 @@ BATCH_ROWS = 100
 BATCH_CONCURRENCY = 4
 
 
-def _model_dir() -> Path:
+def trained_model() -> Path:
     try:
         return resolve(REGISTRY)
     except RegistryError:
@@ -118,7 +118,7 @@ def _report(results: dict[str, dict[str, LoadResult]], cold: dict[str, float]) -
 
 def main() -> None:
     console = Console()
-    model_dir = _model_dir()
+    model_dir = trained_model()
     data = generate(DataSpec(n_rows=2_000, seed=123))
     bodies = [json.dumps(r).encode() for r in records(data, range(2_000))]
     batches = [

@@ -11,11 +11,11 @@ import httpx
 import orjson
 import pytest
 
+from benchmarks.hostile_bodies import HOSTILE
 from environments.traffic import stable_only
 from pipelines.rollout.platforms.local.platform import ROUTER_MODULE
 from pipelines.server_process import ServerProcess, free_port, service_process
 from service.schemas import EXAMPLE_TRANSACTION
-from tests.service.hostile_bodies import HOSTILE
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Maximal hostile request bodies (1 MB each at most), shared by the in-process and live tests."""
+"""Maximal hostile request bodies (1 MB at most): the tests and `make bench-hostile` send these."""
 
 import orjson
 
