@@ -24,7 +24,8 @@ from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.report import RolloutSummary
-from pipelines.rollout.run import execute
+from pipelines.rollout.run import STATE_FILE, execute
+from pipelines.rollout.state import StateFile
 from pipelines.train import TrainConfig, metadata_for, train
 
 REPORT_DIR = Path("reports/bench")
@@ -60,7 +61,8 @@ def _run(
     platform: LocalPlatform, policy: RolloutPolicy, candidate: Candidate, users: TrafficGenerator
 ) -> RolloutSummary:
     _, summary = execute(
-        platform, policy, candidate, WORKDIR, REPORT_DIR / "rollouts", Console(quiet=True),
+        platform, policy, candidate, StateFile(WORKDIR / STATE_FILE), REPORT_DIR / "rollouts",
+        Console(quiet=True),
         outcomes=lambda: list(users.outcomes),
     )  # fmt: skip
     platform.stop_unused()

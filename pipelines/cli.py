@@ -19,7 +19,7 @@ from pipelines.rollout.platform import Candidate, DeployError
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.run import STATE_FILE, execute
-from pipelines.rollout.state import StateStore
+from pipelines.rollout.state import StateFile
 from pipelines.train import TrainConfig, train_and_publish
 from service.artifact import ArtifactError, read_metadata
 
@@ -171,8 +171,8 @@ def rollout_command(
     traffic = TrafficGenerator(platform.router_url, traffic_rps).start() if traffic_rps else None
     try:
         state, summary = execute(
-            platform, policy, candidate, workdir, reports, console, environment,
-            outcomes=lambda: list(traffic.outcomes) if traffic else [],
+            platform, policy, candidate, StateFile(workdir / STATE_FILE), reports, console,
+            environment, outcomes=lambda: list(traffic.outcomes) if traffic else [],
         )  # fmt: skip
     except DeployError as error:
         console.print(f"[red]error:[/] {error}")
@@ -193,7 +193,7 @@ def rollback_command(
     """Roll back the unfinished rollout: stable 100%, the candidate kept at 0% with its tag."""
     platform = LocalPlatform(workdir)
     controller = Controller(
-        platform, load_policy("local"), StateStore(workdir / STATE_FILE), "local"
+        platform, load_policy("local"), StateFile(workdir / STATE_FILE), "local"
     )
     state = controller.rollback(reason)
     if state is None:
@@ -205,7 +205,7 @@ def rollback_command(
 @app.command("status")
 def status_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
     """The recorded rollout and the traffic split the platform reports now."""
-    state = StateStore(workdir / STATE_FILE).load()
+    state = StateFile(workdir / STATE_FILE).load()
     if state is None:
         console.print("no rollout recorded")
     else:

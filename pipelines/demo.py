@@ -19,7 +19,8 @@ from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.report import RolloutSummary
-from pipelines.rollout.run import execute
+from pipelines.rollout.run import STATE_FILE, execute
+from pipelines.rollout.state import StateFile
 from pipelines.train import TrainConfig, train_and_publish
 
 SERVICE = "fraud-scorer"
@@ -63,8 +64,8 @@ def run_demo(registry: Path, reports: Path, console: Console) -> dict[str, Any]:
         for candidate in (healthy, faulty):
             console.rule(f"canary {candidate.name}")
             _, summary = execute(
-                platform, policy, candidate, reports / "platform", reports, console,
-                outcomes=lambda: list(traffic.outcomes) if traffic else [],
+                platform, policy, candidate, StateFile(platform.workdir / STATE_FILE), reports,
+                console, outcomes=lambda: list(traffic.outcomes) if traffic else [],
             )  # fmt: skip
             results.append((candidate.name, summary))
     finally:

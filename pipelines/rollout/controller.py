@@ -21,7 +21,7 @@ from environments.rollout_policy import RolloutPolicy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, promoted, stable_only
 from pipelines.rollout.crash_points import crash_point
 from pipelines.rollout.gates import GateResult, Verdict, combined, evaluate, readiness_gate
-from pipelines.rollout.platform import Candidate, DeployError, Mark, MetricsError, Platform
+from pipelines.rollout.platform import Candidate, DeployError, Mark, MetricsError, Move, Platform
 from pipelines.rollout.smoke import smoke_problems
 from pipelines.rollout.state import Check, Decision, RolloutState, StateStore
 
@@ -51,29 +51,36 @@ class Controller:
             listener(kind, state)
 
     def _decide(
-        self, state: RolloutState, action: str, reason: str, split: TrafficSplit | None = None
+        self, state: RolloutState, action: str, reason: str, move: Move | None = None
     ) -> None:
         """Record first, then act: the record always covers the split that is in force."""
-        traffic = split.as_dict() if split else None
         state.decisions.append(
-            Decision(at=self.clock(), action=action, reason=reason, traffic=traffic)
-        )
+            Decision(
+                at=self.clock(), action=action, reason=reason,
+                traffic=move.split.as_dict() if move else None,
+                release=move.action if move else None,
+            )
+        )  # fmt: skip
         self._emit("decision", state)
         crash_point(f"decided:{action}")
-        if split is not None:
-            self.platform.set_traffic(split)
+        if move is not None:
+            self.platform.apply(move)
 
     def _reconcile(self, state: RolloutState) -> bool:
         """Apply the last recorded split if the platform is not on it (a controller killed
         between recording a decision and applying it left that decision undone); True if so."""
-        recorded = next((d.traffic for d in reversed(state.decisions) if d.traffic), None)
-        if recorded is None:
+        last = next((d for d in reversed(state.decisions) if d.traffic and d.release), None)
+        if last is None or last.traffic is None or last.release is None:
             return False
-        split = TrafficSplit.from_dict(recorded)
-        if self.platform.read_traffic() == split:
-            return False
-        self._decide(state, "reconcile", "apply the last recorded split", split)
-        return True
+        move = Move(last.release, TrafficSplit.from_dict(last.traffic))
+        if self.platform.read_traffic() != move.split:
+            self._decide(state, "reconcile", f"apply the last recorded {last.action}", move)
+            return True
+        if move.action == "rollback":
+            # Same split as the dark launch it may follow: only the platform can tell whether
+            # the rollback itself was applied (on Cloud Run, the stack's recorded phase).
+            self.platform.apply(move)
+        return False
 
     def _move(self, state: RolloutState, action: Action, percent: int | None = None) -> None:
         """The next phase, by the state machine's rules; recorded by the next decision."""
@@ -145,7 +152,7 @@ class Controller:
                     self.platform.deploy(candidate)
                 except DeployError as error:
                     raise RolloutAbortedError(f"candidate failed to deploy: {error}") from error
-                dark = canary(state.stable, state.candidate, 0)
+                dark = Move("deploy", canary(state.stable, state.candidate, 0))
                 self._decide(state, "dark_launch", "candidate ready; 0% with its tag", dark)
             with self.platform.tagged_client(CANDIDATE_TAG) as client:
                 problems = self.smoke(client, Path(state.candidate_model_dir))
@@ -157,9 +164,9 @@ class Controller:
         while state.phase in IN_FLIGHT and state.step_index < len(steps):
             percent = steps[state.step_index]
             self._move(state, "canary", percent)
-            split = canary(state.stable, state.candidate, percent)
+            step = Move("canary", canary(state.stable, state.candidate, percent))
             label = f"step {state.step_index + 1}/{len(steps)}"
-            self._decide(state, "set_traffic", f"{label}: candidate at {percent}%", split)
+            self._decide(state, "set_traffic", f"{label}: candidate at {percent}%", step)
             state.first_canary_at = state.first_canary_at or self.clock()
             state.evidence += self._bake(state, percent)
             state.step_index += 1
@@ -167,7 +174,7 @@ class Controller:
         self._move(state, "promote")
         state.finished_at = self.clock()
         state.reason = "every gate passed at every step"
-        self._decide(state, "promote", state.reason, promoted(state.candidate))
+        self._decide(state, "promote", state.reason, Move("promote", promoted(state.candidate)))
 
     def _window(self, state: RolloutState, base: tuple[Mark, Mark]) -> list[GateResult]:
         try:
@@ -188,8 +195,9 @@ class Controller:
         policy = self.policy
         base = (self.platform.mark(state.candidate), self.platform.mark(state.stable))
         started = self.clock()
+        interval = max(policy.check_interval_seconds, self.platform.min_check_interval_seconds)
         while True:
-            self.sleep(policy.check_interval_seconds)
+            self.sleep(interval)
             results = self._window(state, base)
             verdict = combined(results)
             state.checks.append(
@@ -226,7 +234,7 @@ class Controller:
         self._move(state, "rollback")
         state.reason = reason
         state.finished_at = self.clock()
-        self._decide(state, "roll_back", reason, split)
+        self._decide(state, "roll_back", reason, Move("rollback", split))
         state.back_on_stable_at = self.clock()
         self._emit("finished", state)
 

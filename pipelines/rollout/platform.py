@@ -6,6 +6,7 @@ from typing import Protocol
 
 import httpx
 
+from environments.release import Action
 from environments.traffic import TrafficSplit
 from pipelines.rollout.window import Snapshot
 
@@ -23,22 +24,41 @@ class MetricsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Candidate:
-    """What a platform is asked to deploy: a revision name, the model it serves, its settings."""
+    """What a platform is asked to deploy: a revision name, the model it serves (for the golden
+    checks), its settings (local) or the image and commit it is built from (cloud)."""
 
     name: str
     model_dir: Path
     env: dict[str, str] = field(default_factory=dict)
+    image: str | None = None
+    git_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """One transition of the release state machine and the split it leaves in force.
+
+    Platforms get both: a split alone cannot tell a rollback right after a dark launch from the
+    dark launch itself (same split), yet on Cloud Run the recorded phase must move, or the next
+    deploy is refused as in progress.
+    """
+
+    action: Action
+    split: TrafficSplit
 
 
 class Platform(Protocol):
     """Where revisions run and traffic is split. Implementations must be idempotent."""
 
+    # The shortest useful interval between gate checks: how often new metrics can appear.
+    min_check_interval_seconds: float
+
     def deploy(self, revision: Candidate) -> None:
         """Start the revision with no traffic; return once it is ready or raise DeployError."""
         ...
 
-    def set_traffic(self, split: TrafficSplit) -> None:
-        """Apply the split; when this returns, new requests follow it."""
+    def apply(self, move: Move) -> None:
+        """Make the transition; when this returns, new requests follow `move.split`."""
         ...
 
     def read_traffic(self) -> TrafficSplit:
@@ -60,4 +80,8 @@ class Platform(Protocol):
 
     def tagged_client(self, tag: str) -> httpx.Client:
         """A client whose requests reach the revision carrying `tag`, whatever the split."""
+        ...
+
+    def links(self) -> dict[str, str]:
+        """Where people look during a rollout (service, candidate, dashboard), for the report."""
         ...

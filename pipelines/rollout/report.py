@@ -6,9 +6,11 @@ In GitHub Actions the Markdown is appended to the job summary ($GITHUB_STEP_SUMM
 import json
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -112,16 +114,23 @@ def plot_timeline(state: RolloutState, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def markdown(state: RolloutState, summary: RolloutSummary, png_name: str) -> str:
+def markdown(
+    state: RolloutState, summary: RolloutSummary, png_name: str, links: Mapping[str, str]
+) -> str:
     t0 = state.started_at
     lines = [
         f"## Rollout of `{state.candidate}` over `{state.stable}` ({state.environment}): "
         f"**{state.phase.replace('_', ' ')}**",
         "",
         f"- reason: {state.reason}",
-        f"- user requests during the rollout: {summary.user_requests}, failed: "
-        f"{summary.failed_requests} ({summary.failed_request_ratio:.2%})",
     ]
+    if links:
+        lines.append("- " + " · ".join(f"[{name}]({url})" for name, url in links.items()))
+    if summary.user_requests:  # only a simulated user (the local traffic generator) counts them
+        lines.append(
+            f"- user requests during the rollout: {summary.user_requests}, failed: "
+            f"{summary.failed_requests} ({summary.failed_request_ratio:.2%})"
+        )
     if summary.seconds_to_rollback is not None:
         lines.append(
             f"- first canary traffic to back on stable: {summary.seconds_to_rollback:.1f} s"
@@ -143,17 +152,23 @@ def markdown(state: RolloutState, summary: RolloutSummary, png_name: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def write_report(state: RolloutState, outcomes: list[Outcome], folder: Path) -> RolloutSummary:
+def write_report(
+    state: RolloutState,
+    outcomes: list[Outcome],
+    folder: Path,
+    links: Mapping[str, str] = MappingProxyType({}),
+) -> RolloutSummary:
     """Write `<candidate>.json`, `.md` and `.png` into `folder`; returns the summary."""
     folder.mkdir(parents=True, exist_ok=True)
     summary = summarize(state, outcomes)
     stem = folder / state.candidate
     plot_timeline(state, stem.with_suffix(".png"))
-    text = markdown(state, summary, stem.with_suffix(".png").name)
-    stem.with_suffix(".md").write_text(text)
+    text = markdown(state, summary, stem.with_suffix(".png").name, links)
+    stem.with_suffix(".md").write_text(text, encoding="utf-8")
     record = {
         "state": state.model_dump(mode="json"),
         "summary": {**summary.__dict__, "failed_request_ratio": summary.failed_request_ratio},
+        "links": dict(links),
         "written_at": datetime.now(UTC).isoformat(),
     }
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2))

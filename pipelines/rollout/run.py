@@ -3,16 +3,17 @@
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 from environments.rollout_policy import RolloutPolicy
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.gates import Verdict
-from pipelines.rollout.platform import Candidate, Platform
+from pipelines.rollout.platform import Candidate, DeployError, Platform
 from pipelines.rollout.report import Outcome, RolloutSummary, write_report
 from pipelines.rollout.state import RolloutState, StateStore
 
-STATE_FILE = "rollout-state.json"
+STATE_FILE = "rollout-state.json"  # the local platform's, in its workdir
 _COLOURS = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INSUFFICIENT_DATA: "yellow"}
 
 
@@ -36,21 +37,38 @@ def progress_printer(console: Console) -> Callable[[str, RolloutState], None]:
     return show
 
 
-def execute(
+def execute(  # pylint: disable=too-many-arguments
     platform: Platform,
     policy: RolloutPolicy,
     candidate: Candidate,
-    workdir: Path,
+    store: StateStore,
     reports: Path,
     console: Console,
     environment: str = "local",
     outcomes: Callable[[], list[Outcome]] = list,
 ) -> tuple[RolloutState, RolloutSummary]:
-    """Roll `candidate` out (or resume), then write `reports/<candidate>.{json,md,png}`."""
+    """Roll `candidate` out (or resume), then write `reports/<candidate>.{json,md,png}`.
+
+    The report is written even when the controller stops on an error (after its rollback
+    attempt): the record in `store` says how far it got and why it stopped.
+    """
     controller = Controller(
-        platform, policy, StateStore(workdir / STATE_FILE), environment,
-        listeners=[progress_printer(console)],
-    )  # fmt: skip
-    state = controller.rollout(candidate)
-    summary = write_report(state, outcomes(), reports)
+        platform, policy, store, environment, listeners=[progress_printer(console)]
+    )
+    try:
+        state = controller.rollout(candidate)
+    except Exception:
+        if (record := store.load()) is not None and record.candidate == candidate.name:
+            write_report(record, outcomes(), reports, _links(platform))
+            console.print(f"report of the stopped rollout: {reports / record.candidate}.md")
+        raise
+    summary = write_report(state, outcomes(), reports, _links(platform))
     return state, summary
+
+
+def _links(platform: Platform) -> dict[str, str]:
+    """Links are a courtesy: a report is never lost because one could not be read."""
+    try:
+        return platform.links()
+    except (DeployError, httpx.HTTPError, OSError):
+        return {}

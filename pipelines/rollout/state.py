@@ -6,11 +6,11 @@ last recorded step (or rolls back), so traffic is never on a split nobody record
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from environments.release import FINISHED, Phase, Position
+from environments.release import FINISHED, Action, Phase, Position
 from pipelines.atomic_file import write_json_atomic
 
 
@@ -21,6 +21,7 @@ class Decision(BaseModel):
     action: str
     reason: str
     traffic: list[dict[str, Any]] | None = None
+    release: Action | None = None  # the release transition that split came from
 
 
 class Check(BaseModel):
@@ -64,7 +65,15 @@ class RolloutState(BaseModel):
         return Position(self.phase, self.candidate_percent)
 
 
-class StateStore:
+class StateStore(Protocol):
+    """Where a rollout's record lives between runs: a file locally, an object in the cloud."""
+
+    def load(self) -> RolloutState | None: ...
+
+    def save(self, state: RolloutState) -> None: ...
+
+
+class StateFile:
     """One JSON file, replaced atomically on every save."""
 
     def __init__(self, path: Path) -> None:
@@ -73,7 +82,7 @@ class StateStore:
     def load(self) -> RolloutState | None:
         if not self.path.exists():
             return None
-        return RolloutState.model_validate(json.loads(self.path.read_text()))
+        return RolloutState.model_validate(json.loads(self.path.read_text(encoding="utf-8")))
 
     def save(self, state: RolloutState) -> None:
         write_json_atomic(self.path, state.model_dump(mode="json"))

@@ -1,5 +1,6 @@
 """The controller's state machine against a scripted platform and a fake clock (no processes)."""
 
+import itertools
 import math
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import pytest
 from environments.rollout_policy import RolloutPolicy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
 from pipelines.rollout.controller import Controller
-from pipelines.rollout.platform import Candidate, DeployError, Mark
-from pipelines.rollout.state import StateStore
+from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
+from pipelines.rollout.state import RolloutState, StateFile
 from pipelines.rollout.window import Snapshot
 
 POLICY = RolloutPolicy(
@@ -31,8 +32,10 @@ class FakeClock:
         self.now += seconds
 
 
-class FakePlatform:
+class FakePlatform:  # pylint: disable=too-many-instance-attributes  # its knobs
     """Counts grow with time and traffic share; the candidate's error rate is configurable."""
+
+    min_check_interval_seconds = 0.0
 
     def __init__(
         self, clock: FakeClock, candidate_error_rate: float = 0.0, rps: float = 100.0
@@ -44,7 +47,7 @@ class FakePlatform:
         self.deploy_fails = False
         self.metrics_lag_until = 0.0
         self.deployed: list[str] = []
-        self.history: list[TrafficSplit] = []
+        self.applied: list[Move] = []
         self.totals = {"v1": [0.0, 0.0], "v2": [0.0, 0.0]}
         self.last = clock()
 
@@ -61,10 +64,18 @@ class FakePlatform:
             raise DeployError("never became ready")
         self.deployed.append(revision.name)
 
-    def set_traffic(self, split: TrafficSplit) -> None:
+    def apply(self, move: Move) -> None:
         self._advance()
-        self.split = split
-        self.history.append(split)
+        self.split = move.split
+        self.applied.append(move)
+
+    @property
+    def history(self) -> list[TrafficSplit]:
+        return [move.split for move in self.applied]
+
+    @property
+    def moves(self) -> list[str]:
+        return [move.action for move in self.applied]
 
     def read_traffic(self) -> TrafficSplit:
         return self.split
@@ -92,12 +103,15 @@ class FakePlatform:
         assert tag == CANDIDATE_TAG
         return httpx.Client()
 
+    def links(self) -> dict[str, str]:
+        return {}
+
 
 def controller(
     platform: FakePlatform, clock: FakeClock, tmp_path: Path, smoke: list[str] | None = None
 ) -> Controller:
     return Controller(
-        platform, POLICY, StateStore(tmp_path / "state.json"), "local",
+        platform, POLICY, StateFile(tmp_path / "state.json"), "local",
         clock=clock, sleep=clock.sleep, smoke=lambda client, model_dir: smoke or [],
     )  # fmt: skip
 
@@ -123,7 +137,9 @@ def test_a_healthy_candidate_walks_every_step_and_is_promoted(tmp_path: Path) ->
     assert [d.action for d in state.decisions] == [
         "start", "dark_launch", "smoke_passed", "set_traffic", "set_traffic", "promote"
     ]  # fmt: skip
-    assert StateStore(tmp_path / "state.json").load() == state
+    assert StateFile(tmp_path / "state.json").load() == state
+    assert platform.moves == ["deploy", "canary", "canary", "promote"]
+    assert [d.release for d in state.decisions if d.traffic] == platform.moves
 
 
 def test_an_erroring_candidate_is_rolled_back_and_kept_tagged(tmp_path: Path) -> None:
@@ -212,7 +228,7 @@ def test_an_interrupted_rollout_resumes_from_its_recorded_step(tmp_path: Path) -
     stop_at_check(first, KeyboardInterrupt(), platform, at_percent=50)
     with pytest.raises(KeyboardInterrupt):
         first.rollout(CANDIDATE)
-    interrupted = StateStore(tmp_path / "state.json").load()
+    interrupted = StateFile(tmp_path / "state.json").load()
     assert interrupted is not None
     assert (interrupted.phase, interrupted.step_index) == ("canary", 1)
 
@@ -230,7 +246,7 @@ def test_an_unexpected_error_rolls_back_then_surfaces(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="exploded"):
         broken.rollout(CANDIDATE)
     assert platform.split.percent("v2") == 0
-    state = StateStore(tmp_path / "state.json").load()
+    state = StateFile(tmp_path / "state.json").load()
     assert state is not None
     assert state.phase == "rolled_back"
 
@@ -257,3 +273,36 @@ def test_manual_rollback_of_an_unfinished_rollout(tmp_path: Path) -> None:
     assert state is not None
     assert (state.phase, state.reason) == ("rolled_back", "operator said so")
     assert platform.split.percent("v2") == 0
+
+
+def test_a_rollback_recorded_but_not_applied_is_applied_by_the_next_run(tmp_path: Path) -> None:
+    """Rolled back right after the dark launch, the split is the same as before: the re-run
+    still hands the platform the rollback, so a platform that records phases can move on."""
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    failing = controller(platform, clock, tmp_path, smoke=["golden predictions differ"])
+
+    def crash_before_applying(kind: str, state: RolloutState) -> None:
+        if kind == "decision" and state.decisions[-1].action == "roll_back":
+            raise KeyboardInterrupt
+
+    failing.listeners.append(crash_before_applying)
+    with pytest.raises(KeyboardInterrupt):
+        failing.rollout(CANDIDATE)
+    assert platform.moves == ["deploy"]
+
+    state = controller(platform, clock, tmp_path).rollback()
+    assert state is not None
+    assert state.phase == "rolled_back"
+    assert platform.moves == ["deploy", "rollback"]
+    assert [d.action for d in state.decisions][-1] == "roll_back", "applied, not decided again"
+
+
+def test_gates_are_checked_no_faster_than_the_platform_can_show_new_data(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    platform.min_check_interval_seconds = 5.0  # > POLICY.check_interval_seconds
+    state = controller(platform, clock, tmp_path).rollout(CANDIDATE)
+    gaps = {round(b.at - a.at, 6) for a, b in itertools.pairwise(state.checks)
+            if a.step_percent == b.step_percent}  # fmt: skip
+    assert gaps == {5.0}

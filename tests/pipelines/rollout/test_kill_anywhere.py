@@ -14,7 +14,7 @@ from pipelines.rollout.crash_points import CRASH_VARIABLE
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.processes import MARKER, marked
 from pipelines.rollout.run import STATE_FILE
-from pipelines.rollout.state import StateStore
+from pipelines.rollout.state import StateFile
 from tests.pipelines.rollout.conftest import FAST_POLICY
 
 pytestmark = pytest.mark.integration
@@ -77,7 +77,7 @@ def test_a_rerun_finishes_and_nothing_runs_unrecorded(
     rerun = rollout(platform, models["v2"], one_step, tmp_path, None, faulty)
     assert rerun.returncode == (0 if outcome == "promoted" else 1), rerun.stdout + rerun.stderr
 
-    state = StateStore(platform.workdir / STATE_FILE).load()
+    state = StateFile(platform.workdir / STATE_FILE).load()
     assert state is not None
     assert state.phase == outcome
     last_split = next(d.traffic for d in reversed(state.decisions) if d.traffic)

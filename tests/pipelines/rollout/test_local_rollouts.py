@@ -18,7 +18,7 @@ from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.run import STATE_FILE, execute
-from pipelines.rollout.state import RolloutState, StateStore
+from pipelines.rollout.state import RolloutState, StateFile
 from service.artifact import MODEL_FILE
 from tests.pipelines.rollout.conftest import USERS_PER_SECOND
 
@@ -40,8 +40,8 @@ def roll_out(
     tmp_path: Path,
 ) -> RolloutState:
     state, _ = execute(
-        platform, policy, candidate, platform.workdir, tmp_path / "reports", Console(quiet=True),
-        outcomes=lambda: list(users.outcomes),
+        platform, policy, candidate, StateFile(platform.workdir / STATE_FILE),
+        tmp_path / "reports", Console(quiet=True), outcomes=lambda: list(users.outcomes),
     )  # fmt: skip
     assert (tmp_path / "reports" / f"{candidate.name}.png").stat().st_size > 10_000
     return state
@@ -122,7 +122,7 @@ def test_a_controller_killed_mid_step_is_finished_safely_by_a_rerun(
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     quiet = subprocess.DEVNULL
     with subprocess.Popen(command, env=env, stdout=quiet, stderr=quiet) as first:
-        store = StateStore(platform.workdir / STATE_FILE)
+        store = StateFile(platform.workdir / STATE_FILE)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             state = store.load() if store.path.exists() else None

@@ -19,7 +19,7 @@ import httpx
 from environments.traffic import TrafficSplit, stable_only
 from pipelines.atomic_file import write_json_atomic
 from pipelines.rollout.crash_points import crash_point
-from pipelines.rollout.platform import Candidate, DeployError, Mark
+from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
 from pipelines.rollout.platforms.local.processes import MARKER, alive, marked, marker, stop_group
 from pipelines.rollout.platforms.local.router import TAG_HEADER
 from pipelines.rollout.window import Snapshot, parse_metrics
@@ -31,6 +31,8 @@ ROUTER_MODULE = "pipelines.rollout.platforms.local.router"
 
 class LocalPlatform:
     """Revisions and router as child processes, recorded in `<workdir>/platform.json`."""
+
+    min_check_interval_seconds = 0.0  # every check reads each revision's /metrics live
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -151,10 +153,11 @@ class LocalPlatform:
             }
             client.put(f"{self.router_url}/_router/traffic", json=body).raise_for_status()
 
-    def set_traffic(self, split: TrafficSplit) -> None:
+    def apply(self, move: Move) -> None:
+        """The router holds nothing but the split: every transition is setting it."""
         with httpx.Client(timeout=10) as client:
             response = client.put(
-                f"{self.router_url}/_router/traffic", json={"traffic": split.as_dict()}
+                f"{self.router_url}/_router/traffic", json={"traffic": move.split.as_dict()}
             )
         if response.status_code != 200:
             raise DeployError(f"router refused the split: {response.text}")
@@ -189,6 +192,9 @@ class LocalPlatform:
 
     def tagged_client(self, tag: str) -> httpx.Client:
         return httpx.Client(base_url=self.router_url, headers={TAG_HEADER: tag}, timeout=10)
+
+    def links(self) -> dict[str, str]:
+        return {"router": self.router_url}
 
     def stop_unused(self) -> list[str]:
         """Stop revisions with no traffic and no tag (Cloud Run would scale them to zero)."""
