@@ -41,6 +41,12 @@ LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}$")
 SECRET_ENV = re.compile(
     r"^(?P<name>[A-Z][A-Z0-9_]*)=(?P<secret>[a-zA-Z0-9_-]+)(:(?P<version>\w+))?$"
 )
+# Google publishes the metrics collector by version tag (github.com/GoogleCloudPlatform/
+# run-gmp-sidecar); Cloud Run pins the digest it resolves when it creates a revision.
+COLLECTOR_RELEASES = re.compile(
+    r"^us-docker\.pkg\.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/"
+    r"cloud-run-gmp-sidecar(:[0-9]+\.[0-9]+\.[0-9]+|@sha256:[0-9a-f]{64})$"
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Cloud Run runs only images it can pin: a tag is looked up once, a digest never changes.
 IMAGE_BY_DIGEST = re.compile(
@@ -79,6 +85,9 @@ class StackSettings(BaseModel):
     labels: tuple[str, ...]
     alert_emails: tuple[str, ...]
     deletion_protection: bool
+    # A tag, not a digest: Google publishes the collector by version tag, and Cloud Run pins the
+    # digest it resolves when a revision is created.
+    metrics_collector_image: str
     job_image: str
     job_command: tuple[str, ...]
     job_schedule: Annotated[str, Field(pattern=r"^\S+( \S+){4}$")]
@@ -141,6 +150,13 @@ class StackSettings(BaseModel):
             raise ValueError(
                 f"minInstances ({self.min_instances}) exceeds maxInstances ({self.max_instances})"
             )
+        if not collector_image_allowed(self.metrics_collector_image, self.registry):
+            raise ValueError(
+                f"metricsCollectorImage {self.metrics_collector_image!r} must be a release of "
+                "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/"
+                "cloud-run-gmp-sidecar (a version tag such as :1.7.0, or a digest), or a copy in "
+                f"{self.registry} by digest"
+            )
         if self.job_image and not self.job_command:
             raise ValueError("jobCommand is empty: say what the retraining job runs")
         return self
@@ -174,6 +190,14 @@ class StackSettings(BaseModel):
             if match:
                 refs[match["name"]] = (match["secret"], match["version"] or "latest")
         return refs
+
+
+def collector_image_allowed(image: str, registry: str) -> bool:
+    """Google's own release of the collector, or a copy in the environment's registry by digest."""
+    return bool(
+        COLLECTOR_RELEASES.match(image)
+        or (IMAGE_BY_DIGEST.match(image) and image.startswith(f"{registry}/"))
+    )
 
 
 def account_id(service_name: str, environment: str, role: str) -> str:

@@ -14,7 +14,9 @@ from pulumi_gcp import cloudrunv2
 from environments.stack_settings import INGRESS, StackSettings
 from environments.traffic import CANDIDATE_TAG
 from infra.release import ReleaseState, Revision
-from infra.revision import Probe
+from infra.revision import APP_CONTAINER, COLLECTOR_CONTAINER, Collector, Probe
+
+COLLECTOR_HEALTH_PORT = 13133
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,28 @@ def _timing(probe: Probe) -> _Timing:
     )
 
 
+def collector(spec: Collector) -> cloudrunv2.ServiceTemplateContainerArgs:
+    """The Managed Service for Prometheus sidecar with its default RunMonitoring config: scrape
+    the app's port 8080 at /metrics every 30 s, started after the app, probed on its own health
+    port. Source: github.com/GoogleCloudPlatform/run-gmp-sidecar (confgenerator/config.go,
+    DefaultRunMonitoringConfig; run-service-simple.yaml)."""
+    return cloudrunv2.ServiceTemplateContainerArgs(
+        name=COLLECTOR_CONTAINER,
+        image=spec.image,
+        depends_ons=[APP_CONTAINER],
+        resources=cloudrunv2.ServiceTemplateContainerResourcesArgs(
+            limits={"cpu": spec.cpu, "memory": spec.memory}
+        ),
+        liveness_probe=cloudrunv2.ServiceTemplateContainerLivenessProbeArgs(
+            http_get=cloudrunv2.ServiceTemplateContainerLivenessProbeHttpGetArgs(
+                path="/liveness", port=COLLECTOR_HEALTH_PORT
+            ),
+            period_seconds=30,
+            timeout_seconds=30,
+        ),
+    )
+
+
 def template(revision: Revision) -> cloudrunv2.ServiceTemplateArgs:
     """The revision's template, from its recorded spec alone: re-sent byte for byte on every run."""
     spec = revision.spec
@@ -57,6 +81,7 @@ def template(revision: Revision) -> cloudrunv2.ServiceTemplateArgs:
         )
         for name, (secret, version) in sorted(spec.secret_env.items())
     ]
+    sidecars = [collector(spec.collector)] if spec.collector else []
     return cloudrunv2.ServiceTemplateArgs(
         revision=revision.name,
         service_account=spec.service_account,
@@ -65,6 +90,9 @@ def template(revision: Revision) -> cloudrunv2.ServiceTemplateArgs:
         labels=spec.labels,
         containers=[
             cloudrunv2.ServiceTemplateContainerArgs(
+                # Named only beside a sidecar (which names what it waits for): a revision
+                # recorded without one keeps the template it was created with.
+                name=APP_CONTAINER if sidecars else None,
                 image=revision.image,
                 ports=cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=spec.port),
                 envs=env,
@@ -85,7 +113,8 @@ def template(revision: Revision) -> cloudrunv2.ServiceTemplateArgs:
                     ),
                     **_timing(spec.liveness_probe),
                 ),
-            )
+            ),
+            *sidecars,
         ],
     )
 

@@ -209,10 +209,19 @@ class Monitoring(pulumi.ComponentResource):
             user_labels=settings.label_map,
             opts=child,
         )
-        monitoring.Dashboard(
+        dashboard = monitoring.Dashboard(
             f"{name}-dashboard",
             project=settings.project,
             dashboard_json=dashboard_json(settings),
             opts=child,
         )
-        self.register_outputs({"notification_channels": channels})
+        # Linked from every rollout report. The resource id is projects/<p>/dashboards/<id>.
+        self.dashboard_url = dashboard.id.apply(
+            lambda resource_id: (
+                "https://console.cloud.google.com/monitoring/dashboards/custom/"
+                f"{resource_id.rsplit('/', 1)[-1]}?project={settings.project}"
+            )
+        )
+        self.register_outputs(
+            {"notification_channels": channels, "dashboard_url": self.dashboard_url}
+        )

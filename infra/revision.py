@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from environments.stack_settings import StackSettings
 
 CONTAINER_PORT = 8080
+APP_CONTAINER = "app"
+COLLECTOR_CONTAINER = "collector"
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
 
@@ -27,6 +29,18 @@ class Probe(BaseModel):
     period_seconds: Annotated[int, Field(ge=1)]
     timeout_seconds: Annotated[int, Field(ge=1)]
     failure_threshold: Annotated[int, Field(ge=1)]
+
+
+class Collector(BaseModel):
+    """The metrics collector sidecar: Managed Service for Prometheus for Cloud Run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image: str
+    # Sized explicitly (the policy pack asks every container to be): one target scraped every
+    # 30 s needs little; a quarter-gigabyte leaves the app its own memory limit.
+    cpu: str = "1"
+    memory: str = "256Mi"
 
 
 class RevisionSpec(BaseModel):
@@ -43,6 +57,8 @@ class RevisionSpec(BaseModel):
     env: dict[str, str]
     secret_env: dict[str, tuple[str, str]]  # ENV_NAME -> (secret id, version)
     port: int = CONTAINER_PORT
+    # The metrics collector beside the service; None in revisions recorded before it existed.
+    collector: Collector | None = None
     cpu_idle: bool = True
     startup_cpu_boost: bool = True
     # Readiness includes a self-test prediction: no traffic before the model answers.
@@ -87,4 +103,8 @@ def build_spec(settings: StackSettings, git_sha: str) -> RevisionSpec:
         labels=settings.label_map | {"git-sha": git_sha[:63]},
         env=container_env(settings, git_sha),
         secret_env=dict(sorted(settings.secret_refs.items())),
+        collector=Collector(image=settings.metrics_collector_image),
+        # The collector scrapes between requests too: with CPU only during requests its scrapes
+        # fail and the rollout gates starve (instance-based billing, as its documentation advises).
+        cpu_idle=False,
     )

@@ -88,7 +88,7 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         CloudRunServiceArgs(settings, release),
         opts=pulumi.ResourceOptions(depends_on=[identities]),
     )
-    Monitoring("monitoring", MonitoringArgs(settings, service.service.name, service.url))
+    watch = Monitoring("monitoring", MonitoringArgs(settings, service.service.name, service.url))
     if settings.job_image:
         RetrainingJob(
             "retraining",
@@ -109,6 +109,7 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
             lambda state: state.candidate.name if state.candidate else None
         ),
         "traffic": release.apply(lambda state: state.split().as_dict()),
+        "dashboard_url": watch.dashboard_url,
         "registry": settings.registry,
         "model_bucket": models.bucket.name,
         "runtime_service_account": identities.service_account,

@@ -16,7 +16,14 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from environments.stack_settings import IMAGE_BY_DIGEST, ConfigError, StackSettings, load_file
+from environments.stack_settings import (
+    IMAGE_BY_DIGEST,
+    ConfigError,
+    StackSettings,
+    collector_image_allowed,
+    load_file,
+)
+from infra.revision import COLLECTOR_CONTAINER
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 SERVICE = "gcp:cloudrunv2/service:Service"
@@ -81,11 +88,18 @@ def no_public_invoker(args: ResourceValidationArgs, report: ReportViolation) -> 
 
 def images_by_digest(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """By digest, and from the environment's own registry: any other project's registry could
-    serve an image nobody here built."""
+    serve an image nobody here built. The one exception is the metrics collector beside the
+    service: Google's own release of it, pinned by version."""
     stack = stack_of(args.urn)
     settings = stack_settings(stack)
     for container in _containers(args):
         image = str(container.get("image", ""))
+        if (
+            settings is not None
+            and container.get("name") == COLLECTOR_CONTAINER
+            and collector_image_allowed(image, settings.registry)
+        ):
+            continue
         if settings is None:
             report(
                 f"cannot tell where {args.name} may pull images from: environments/Pulumi."

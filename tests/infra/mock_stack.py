@@ -89,8 +89,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 def stack_config(path: Path) -> dict[str, str]:
-    """A stack file's config as the engine hands it to the program: every value a string."""
-    config: dict[str, Any] = yaml.safe_load(path.read_text())["config"]
+    """A stack file's config as the engine hands it to the program: every value a string, and
+    Pulumi.yaml's declared default for each key the file leaves out."""
+    declared = declarations()
+    defaults = {f"{declared.project}:{key}": value for key, value in declared.defaults.items()}
+    config: dict[str, Any] = defaults | yaml.safe_load(path.read_text())["config"]
     return {
         key: value
         if isinstance(value, str)

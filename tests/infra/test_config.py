@@ -89,6 +89,10 @@ def write_variant(tmp_path: Path, **changes: Any) -> Path:
         ({"labels": ["Team=ML"]}, "labels.*key=value in lowercase"),
         ({"secretEnv": ["api_key=my-secret"]}, "ENV_NAME=secret-id"),
         ({"jobImage": "trainer:latest"}, "jobImage.*by digest"),
+        (
+            {"metricsCollectorImage": "docker.io/otel/opentelemetry-collector:latest"},
+            "metricsCollectorImage .* must be a release of .*cloud-run-gmp-sidecar",
+        ),
         ({"cpu": "3"}, "cpu"),
         ({"servicePort": 8080}, "unknown keys \\['servicePort'\\]"),
         ({"gcp:project": "X"}, "gcp:project: "),

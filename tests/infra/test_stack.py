@@ -147,6 +147,43 @@ def test_the_revision_is_probed_pinned_and_runs_as_its_own_identity(environment:
     assert not mocks.of_type("gcp:serviceaccount/account:Account"), "the bootstrap creates them"
 
 
+@pytest.mark.parametrize("state", list(STATES))
+def test_every_revision_carries_the_metrics_collector(state: str) -> None:
+    """The gates read per-revision metrics the sidecar sends: it runs beside the app in every
+    revision, scrapes its port (the default RunMonitoring config: 8080, /metrics), starts
+    after it, and keeps CPU between requests so its scrapes are not throttled."""
+    template = state_after("prod", state).mocks.one(SERVICE).inputs["template"]
+    app, collector = template["containers"]
+    assert app["name"] == "app"
+    assert int(app["ports"]["containerPort"]) == 8080
+    assert collector["name"] == "collector"
+    assert collector["image"] == load_file("prod").metrics_collector_image
+    assert collector["image"].startswith(
+        "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/"
+    )
+    assert collector["dependsOns"] == ["app"]
+    assert "ports" not in collector, "only the app takes requests"
+    assert collector["livenessProbe"]["httpGet"]["path"] == "/liveness"
+    assert set(collector["resources"]["limits"]) == {"cpu", "memory"}
+    assert app["resources"]["cpuIdle"] is False
+
+
+def test_a_revision_recorded_before_the_collector_keeps_its_template() -> None:
+    """Re-sending a recorded revision must not add a container to it (Cloud Run would refuse
+    the changed template under the same name); the next deploy brings the collector."""
+    first = run("staging", release_env("deploy", 1))
+    recorded = json.loads(json.dumps(first.outputs["release"]))
+    for field in ("collector", "cpu_idle"):
+        del recorded["stable"]["spec"][field]
+    plain = run("staging", None, {**first.outputs, "release": recorded})
+    containers = plain.mocks.one(SERVICE).inputs["template"]["containers"]
+    assert len(containers) == 1
+    assert "name" not in containers[0]
+    assert containers[0]["resources"]["cpuIdle"] is True
+    released = run("staging", release_env("deploy", 2), plain.outputs)
+    assert len(released.mocks.one(SERVICE).inputs["template"]["containers"]) == 2
+
+
 @pytest.mark.parametrize(
     ("environment", "public"), [("dev", True), ("staging", False), ("prod", False)]
 )
@@ -348,3 +385,10 @@ def test_resource_types_and_names_never_change(environment: str) -> None:
     mocks = run(environment, release_env("deploy", 1), config=config).mocks
     names = sorted(f"{r.typ}::{r.name}" for r in mocks.resources)
     assert names == json.loads(GOLDEN_NAMES.read_text(encoding="utf-8"))[environment]
+
+
+def test_the_outputs_link_the_dashboard_of_the_environment() -> None:
+    outputs = run("staging", release_env("deploy", 1)).outputs
+    url = outputs["dashboard_url"]
+    assert url.startswith("https://console.cloud.google.com/monitoring/dashboards/custom/")
+    assert url.endswith(f"?project={load_file('staging').project}")

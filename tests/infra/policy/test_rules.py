@@ -100,6 +100,23 @@ def test_a_public_invoker_is_refused_unless_the_environment_is_public() -> None:
             ),
             "images-by-digest",
         ),
+        (  # the collector's exception covers Google's release of it, pinned, nothing else
+            lambda p: p["template"]["containers"][1].update(image="docker.io/otel/collector:1.0"),
+            "images-by-digest",
+        ),
+        (
+            lambda p: p["template"]["containers"][1].update(
+                image="us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/"
+                "cloud-run-gmp-sidecar:latest"
+            ),
+            "images-by-digest",
+        ),
+        (  # the app cannot borrow the collector's exception
+            lambda p: p["template"]["containers"][0].update(
+                image=p["template"]["containers"][1]["image"]
+            ),
+            "images-by-digest",
+        ),
         (lambda p: p["labels"].pop("environment"), "labels-present"),
         (lambda p: p["scaling"].update(minInstanceCount=0), "prod-min-instances"),
         (
