@@ -200,6 +200,11 @@ def collector_image_allowed(image: str, registry: str) -> bool:
     )
 
 
+def state_bucket_name(project: str, environment: str) -> str:
+    """The environment's own bucket (the bootstrap creates it): Pulumi state and rollout records."""
+    return f"{project}-{environment}-pulumi-state"
+
+
 def account_id(service_name: str, environment: str, role: str) -> str:
     """Unique per environment even when environments share a project (6-30 characters)."""
     return f"{service_name[:17]}-{environment[:4]}-{role}"

@@ -22,11 +22,21 @@ class Target:
     tag: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrafficSplit:
-    """A validated list of targets that sums to 100."""
+    """A validated list of targets that sums to 100. Two splits are equal when they send the same
+    share to the same revisions with the same tags, in whatever order they list them."""
 
     targets: tuple[Target, ...]
+
+    def _key(self) -> tuple[tuple[str, int, str], ...]:
+        return tuple(sorted((t.revision, t.percent, t.tag or "") for t in self.targets))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TrafficSplit) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def __post_init__(self) -> None:
         names = [t.revision for t in self.targets]
@@ -77,3 +87,11 @@ def canary(stable: str, candidate: str, percent: int) -> TrafficSplit:
 
 def promoted(candidate: str) -> TrafficSplit:
     return stable_only(candidate)
+
+
+def of_release(stable: str, candidate: str | None, candidate_percent: int) -> TrafficSplit:
+    """The split a recorded release declares: what the program applies and the controller
+    expects to find live."""
+    if candidate is None:
+        return stable_only(stable)
+    return canary(stable, candidate, candidate_percent)

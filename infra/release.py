@@ -63,9 +63,8 @@ class ReleaseState:
         return self.candidate or self.stable
 
     def split(self) -> traffic.TrafficSplit:
-        if self.candidate is None:
-            return traffic.stable_only(self.stable.name)
-        return traffic.canary(self.stable.name, self.candidate.name, self.candidate_percent)
+        candidate = self.candidate.name if self.candidate else None
+        return traffic.of_release(self.stable.name, candidate, self.candidate_percent)
 
     @property
     def serving(self) -> tuple[Revision, ...]:

@@ -3,12 +3,13 @@
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from environments.declared import ContractError
 from environments.rollout_policy import ENVIRONMENTS_DIR, PolicyError, load_policy
 from pipelines.data import DataSpec
 from pipelines.demo import run_demo
@@ -16,10 +17,12 @@ from pipelines.frame_schema import SchemaError
 from pipelines.model_registry import DEFAULT_REGISTRY, RegistryError, resolve
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.platform import Candidate, DeployError
+from pipelines.rollout.platforms.cloudrun.connect import connect
+from pipelines.rollout.platforms.cloudrun.platform import CloudRunPlatform
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.run import STATE_FILE, execute
-from pipelines.rollout.state import StateFile
+from pipelines.rollout.state import StateFile, StateStore
 from pipelines.train import TrainConfig, train_and_publish
 from service.artifact import ArtifactError, read_metadata
 
@@ -129,26 +132,51 @@ def local_down_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
         console.print(f"nothing of a local platform was running from {workdir}")
 
 
+CLOUD_ENVIRONMENTS = ("dev", "staging", "prod")
+EnvironmentOption = Annotated[
+    str,
+    typer.Option(help="local (processes on this machine), or dev, staging or prod (Cloud Run)."),
+]
+
+
+def _target(environment: str, workdir: Path) -> tuple[LocalPlatform | CloudRunPlatform, StateStore]:
+    """The platform and the rollout record of an environment: Cloud Run for dev, staging and
+    prod (its stack file names the project), processes in `workdir` for local."""
+    if environment not in CLOUD_ENVIRONMENTS:
+        return LocalPlatform(workdir), StateFile(workdir / STATE_FILE)
+    try:
+        return connect(environment)
+    except (DeployError, ContractError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from error
+
+
 @app.command("rollout")
-def rollout_command(
+def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
     model: Annotated[Path, typer.Option(help="Model artifact folder of the candidate.")],
-    revision: Annotated[str | None, typer.Option(help="Candidate revision name.")] = None,
-    environment: Annotated[str, typer.Option(help="Whose rollout policy to apply.")] = "local",
+    revision: Annotated[str | None, typer.Option(help="Candidate revision name (local).")] = None,
+    environment: EnvironmentOption = "local",
+    image: Annotated[
+        str | None, typer.Option(help="Cloud: the candidate's image, by digest.")
+    ] = None,
+    git_sha: Annotated[
+        str | None, typer.Option(help="Cloud: the commit it was built from.")
+    ] = None,
     environments_dir: Annotated[Path, typer.Option(help="Where policies live.")] = ENVIRONMENTS_DIR,
     workdir: WorkdirOption = DEFAULT_WORKDIR,
     reports: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/rollouts"),
     traffic_rps: Annotated[
-        float, typer.Option(help="Users to simulate per second (0: none).")
+        float, typer.Option(help="Local: users to simulate per second (0: none).")
     ] = 0.0,
     fault_error_rate: Annotated[
-        float, typer.Option(help="Drill: share of failing requests.")
+        float, typer.Option(help="Local drill: share of failing requests.")
     ] = 0.0,
-    fault_latency_ms: Annotated[float, typer.Option(help="Drill: added latency.")] = 0.0,
+    fault_latency_ms: Annotated[float, typer.Option(help="Local drill: added latency.")] = 0.0,
     fault_invert_scores: Annotated[
-        bool, typer.Option(help="Drill: a silently wrong model.")
+        bool, typer.Option(help="Local drill: a silently wrong model.")
     ] = False,
 ) -> None:
-    """Canary a candidate on the local platform; exit 0 if promoted, 1 if rolled back."""
+    """Canary a candidate, locally or on Cloud Run; exit 0 if promoted, 1 if rolled back."""
     faults = {
         key: str(value)
         for key, value in (
@@ -158,25 +186,36 @@ def rollout_command(
         )
         if value
     }
+    cloud = environment in CLOUD_ENVIRONMENTS
+    if cloud and (faults or traffic_rps or revision):
+        _fail(
+            "--fault-*, --traffic-rps and --revision drive the local platform only; on Cloud Run "
+            "real users are the traffic and the stack names the revision"
+        )
+    if cloud and not (image and git_sha):
+        _fail(f"a rollout in {environment} needs --image (by digest) and --git-sha")
     try:
         policy = load_policy(environment, environments_dir)
-        candidate = _revision(model, revision, faults)
+        read_metadata(model)  # a candidate whose artifact is unreadable is refused here
     except (PolicyError, ArtifactError) as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from error
-    platform = LocalPlatform(workdir)
-    if not platform.running():
-        console.print(f"[red]error:[/] no local platform in {workdir}: start one with `local-up`")
-        raise typer.Exit(2)
-    traffic = TrafficGenerator(platform.router_url, traffic_rps).start() if traffic_rps else None
+        _fail(str(error))
+    platform, store = _target(environment, workdir)
+    traffic = None
     try:
+        if isinstance(platform, CloudRunPlatform):
+            candidate = platform.candidate(str(image), str(git_sha), model)
+        else:
+            if not platform.running():
+                _fail(f"no local platform in {workdir}: start one with `local-up`")
+            candidate = _revision(model, revision, faults)
+            if traffic_rps:
+                traffic = TrafficGenerator(platform.router_url, traffic_rps).start()
         state, summary = execute(
-            platform, policy, candidate, StateFile(workdir / STATE_FILE), reports, console,
-            environment, outcomes=lambda: list(traffic.outcomes) if traffic else [],
+            platform, policy, candidate, store, reports, console, environment,
+            outcomes=lambda: list(traffic.outcomes) if traffic else [],
         )  # fmt: skip
     except DeployError as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from error
+        _fail(str(error))
     finally:
         if traffic is not None:
             traffic.stop()
@@ -185,17 +224,24 @@ def rollout_command(
     raise typer.Exit(0 if state.phase == "promoted" else 1)
 
 
+def _fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
 @app.command("rollback")
 def rollback_command(
+    environment: EnvironmentOption = "local",
     workdir: WorkdirOption = DEFAULT_WORKDIR,
     reason: Annotated[str, typer.Option(help="Recorded with the decision.")] = "manual rollback",
 ) -> None:
     """Roll back the unfinished rollout: stable 100%, the candidate kept at 0% with its tag."""
-    platform = LocalPlatform(workdir)
-    controller = Controller(
-        platform, load_policy("local"), StateFile(workdir / STATE_FILE), "local"
-    )
-    state = controller.rollback(reason)
+    platform, store = _target(environment, workdir)
+    controller = Controller(platform, load_policy(environment), store, environment)
+    try:
+        state = controller.rollback(reason)
+    except DeployError as error:
+        _fail(str(error))
     if state is None:
         console.print("no rollout recorded: nothing to roll back")
     else:
@@ -203,24 +249,29 @@ def rollback_command(
 
 
 @app.command("status")
-def status_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
+def status_command(
+    environment: EnvironmentOption = "local", workdir: WorkdirOption = DEFAULT_WORKDIR
+) -> None:
     """The recorded rollout and the traffic split the platform reports now."""
-    state = StateFile(workdir / STATE_FILE).load()
-    if state is None:
-        console.print("no rollout recorded")
-    else:
-        last = state.decisions[-1]
-        console.print(
-            f"rollout {state.rollout_id}: {state.candidate} over {state.stable}, phase "
-            f"{state.phase}, last decision {last.action}: {last.reason}"
-        )
-    platform = LocalPlatform(workdir)
-    if platform.running():
+    platform, store = _target(environment, workdir)
+    try:
+        state = store.load()
+        if state is None:
+            console.print("no rollout recorded")
+        else:
+            last = state.decisions[-1]
+            console.print(
+                f"rollout {state.rollout_id}: {state.candidate} over {state.stable}, phase "
+                f"{state.phase}, last decision {last.action}: {last.reason}"
+            )
+        if isinstance(platform, LocalPlatform) and not platform.running():
+            console.print(f"no local platform running in {workdir}")
+            return
         for target in platform.read_traffic().targets:
             tag = f" (tag {target.tag})" if target.tag else ""
             print(f"{target.revision}: {target.percent}%{tag}")
-    else:
-        console.print(f"no local platform running in {workdir}")
+    except DeployError as error:
+        _fail(str(error))
 
 
 def main() -> None:

@@ -16,16 +16,12 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import projects, serviceaccount, storage
 
-from environments.stack_settings import StackSettings, account_id
+from environments.stack_settings import StackSettings, account_id, state_bucket_name
 
 ACCOUNTS = {
     "runtime": ("run", "Cloud Run runtime identity: reads its model bucket and secrets only."),
     "job": ("job", "Retraining job identity: reads and writes the model bucket only."),
 }
-
-
-def state_bucket_name(project: str, environment: str) -> str:
-    return f"{project}-{environment}-pulumi-state"
 
 
 def state_bucket(  # pylint: disable=too-many-arguments,too-many-positional-arguments

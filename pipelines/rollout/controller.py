@@ -68,12 +68,20 @@ class Controller:
 
     def _reconcile(self, state: RolloutState) -> bool:
         """Apply the last recorded split if the platform is not on it (a controller killed
-        between recording a decision and applying it left that decision undone); True if so."""
+        between recording a decision and applying it left that decision undone); True if so.
+
+        Only while the live split is one of this rollout's own: a revision the record does not
+        name means traffic moved on since (by hand, or another release), and re-applying an old
+        decision would undo that.
+        """
         last = next((d for d in reversed(state.decisions) if d.traffic and d.release), None)
         if last is None or last.traffic is None or last.release is None:
             return False
         move = Move(last.release, TrafficSplit.from_dict(last.traffic))
-        if self.platform.read_traffic() != move.split:
+        live = self.platform.read_traffic()
+        if not {t.revision for t in live.targets} <= {state.stable, state.candidate}:
+            return False
+        if live != move.split:
             self._decide(state, "reconcile", f"apply the last recorded {last.action}", move)
             return True
         if move.action == "rollback":
@@ -140,6 +148,8 @@ class Controller:
             self._advance(state, candidate)
         except RolloutAbortedError as abort:
             self._roll_back(state, str(abort))
+        except DeployError as error:  # the platform failed a move (a `pulumi up`, drift)
+            self._roll_back(state, f"the platform failed: {error}")
         except Exception as error:
             self._roll_back(state, f"controller error: {error!r}")
             raise

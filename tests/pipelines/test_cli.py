@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import google.auth
+import pytest
+from google.auth import exceptions
 from typer.testing import CliRunner, Result
 
 from pipelines.cli import app
@@ -66,3 +69,41 @@ def test_serve_of_an_unknown_version_names_what_exists(tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve", "--registry", str(tmp_path), "--version", "v9"])
     assert result.exit_code == 2
     assert "published: v1" in said(result)
+
+
+IMAGE = "europe-west1-docker.pkg.dev/my-ml-shared/services/fraud-scorer@sha256:" + "2" * 64
+
+
+def test_a_cloud_rollout_needs_the_image_and_commit(model_dir: Path) -> None:
+    result = runner.invoke(app, ["rollout", "--model", str(model_dir), "--environment", "dev"])
+    assert result.exit_code == 2
+    assert "needs --image (by digest) and --git-sha" in said(result)
+
+
+def test_local_drills_are_refused_in_a_cloud_environment(model_dir: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["rollout", "--model", str(model_dir), "--environment", "staging", "--image", IMAGE,
+         "--git-sha", "2" * 40, "--fault-error-rate", "0.3"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "drive the local platform only" in said(result)
+
+
+def test_a_cloud_command_without_credentials_says_how_to_get_them(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_credentials(**_: object) -> None:
+        raise exceptions.DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr(google.auth, "default", no_credentials)
+    for command in (
+        ["status", "--environment", "prod"],
+        ["rollback", "--environment", "prod"],
+        ["rollout", "--model", str(model_dir), "--environment", "prod", "--image", IMAGE,
+         "--git-sha", "2" * 40],
+    ):  # fmt: skip
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, command
+        assert "no Google credentials" in said(result)
+        assert "gcloud auth application-default login" in said(result)

@@ -306,3 +306,17 @@ def test_gates_are_checked_no_faster_than_the_platform_can_show_new_data(tmp_pat
     gaps = {round(b.at - a.at, 6) for a, b in itertools.pairwise(state.checks)
             if a.step_percent == b.step_percent}  # fmt: skip
     assert gaps == {5.0}
+
+
+def test_a_finished_record_does_not_undo_what_happened_since(tmp_path: Path) -> None:
+    """Promoted, then someone released v3 by hand: the next rollout starts from v3 and does not
+    re-apply the old promotion."""
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    assert controller(platform, clock, tmp_path).rollout(CANDIDATE).phase == "promoted"
+    platform.split = stable_only("v3")
+    platform.totals |= {"v3": [0.0, 0.0], "v4": [0.0, 0.0]}
+    applied = len(platform.applied)
+    state = controller(platform, clock, tmp_path).rollout(Candidate("v4", Path("unused")))
+    assert state.stable == "v3"
+    assert platform.applied[applied].action == "deploy", "nothing re-applied first"

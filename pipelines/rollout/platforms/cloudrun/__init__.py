@@ -1,1 +1,1 @@
-"""The Cloud Run platform (in progress): its metrics windows, read from Cloud Monitoring."""
+"""The Cloud Run platform: Pulumi transitions, live traffic from the Admin API, PromQL windows."""

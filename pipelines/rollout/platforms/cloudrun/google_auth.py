@@ -9,11 +9,25 @@ from typing import Any
 import google.auth
 import google.auth.transport.requests
 import httpx
-from google.auth import jwt
+from google.auth import exceptions, jwt
 from google.oauth2 import id_token
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 EXPIRY_MARGIN_S = 300
+
+
+class CredentialsError(httpx.RequestError):
+    """No token could be had (expired federation, revoked grant, no credentials at all). A
+    request error to its caller, which handles it like any request that could not be sent."""
+
+
+def _credentials_error(error: exceptions.GoogleAuthError, request: httpx.Request) -> Exception:
+    return CredentialsError(
+        f"no Google credentials for {request.url.host}: {error}. In GitHub Actions the auth step "
+        "must run before this one (its token lasts an hour); locally, run "
+        "`gcloud auth application-default login`",
+        request=request,
+    )
 
 
 class AccessToken(httpx.Auth):
@@ -24,7 +38,10 @@ class AccessToken(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         if not self.credentials.valid:
-            self.credentials.refresh(google.auth.transport.requests.Request())
+            try:
+                self.credentials.refresh(google.auth.transport.requests.Request())
+            except exceptions.GoogleAuthError as error:
+                raise _credentials_error(error, request) from error
         request.headers["Authorization"] = f"Bearer {self.credentials.token}"
         yield request
 
@@ -41,7 +58,10 @@ class IdentityToken(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         if self.token is None or time.time() > self.expires_at:
             request_adapter = google.auth.transport.requests.Request()
-            self.token = id_token.fetch_id_token(request_adapter, self.audience)
+            try:
+                self.token = id_token.fetch_id_token(request_adapter, self.audience)
+            except exceptions.GoogleAuthError as error:
+                raise _credentials_error(error, request) from error
             claims = jwt.decode(self.token, verify=False)  # its own expiry, not a guess
             self.expires_at = float(claims["exp"]) - EXPIRY_MARGIN_S
         request.headers["Authorization"] = f"Bearer {self.token}"

@@ -8,7 +8,10 @@ ingestion delay late: a window whose newest sample is older than `max_lag_s` rea
 which the gates take as INSUFFICIENT_DATA, never as a pass.
 
 The service labels its gate metrics with its own revision name (service/metrics.py), so the
-queries select `revision="..."` whatever labels the collector adds.
+queries select `revision="..."` whatever labels the collector adds. Its default config adds
+`revision_name`, `service_name`, `configuration_name` and `instanceId`, and protects only
+project_id, location, cluster, namespace, job and instance from relabelling, so `revision`
+passes through (GoogleCloudPlatform/run-gmp-sidecar, confgenerator/config.go).
 API: https://cloud.google.com/stackdriver/docs/managed-prometheus/query-api-ui
 """
 

@@ -20,6 +20,11 @@ from pipelines.rollout.platform import DeployError
 REPOSITORY_ROOT = Path(__file__).resolve().parents[4]
 # A transition replaces at most one revision and moves traffic: minutes, not hours.
 UP_TIMEOUT_S = 20 * 60
+STALE_LOCK_HINT = (
+    "\nA `pulumi up` that was killed leaves its lock behind (the message above names the lock "
+    "object). If no other job is deploying this stack, remove it with `pulumi cancel --stack "
+    "<environment>` and run the rollout again: it resumes from its record."
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,10 @@ class PulumiStack:
             raise DeployError(f"`pulumi {args[0]}` did not finish in {timeout:.0f} s") from error
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            raise DeployError(f"`pulumi {' '.join(args)}` failed ({done.returncode}):\n{tail}")
+            hint = STALE_LOCK_HINT if "currently locked" in tail else ""
+            raise DeployError(
+                f"`pulumi {' '.join(args)}` failed ({done.returncode}):\n{tail}{hint}"
+            )
         return done.stdout
 
     def transition(  # pylint: disable=too-many-arguments
@@ -67,8 +75,16 @@ class PulumiStack:
             "RELEASE_PERCENT": "" if percent is None else str(percent),
             "RELEASE_FORCE": "true" if force else "",
         }
-        env = {k: v for k, v in self.environ.items() if not k.startswith("RELEASE_")}
-        env |= {k: v for k, v in release.items() if v}
+        self._up({k: v for k, v in release.items() if v})
+
+    def reconcile(self) -> None:
+        """A plain `pulumi up`: put back exactly what the stack recorded (no transition)."""
+        self._up({})
+
+    def _up(self, release: Mapping[str, str]) -> None:
+        env = {k: v for k, v in self.environ.items() if not k.startswith("RELEASE_")} | dict(
+            release
+        )
         policy_pack = str(self.root / "infra" / "policy")
         self._run(["up", "--yes", "--policy-pack", policy_pack], env, UP_TIMEOUT_S)
 

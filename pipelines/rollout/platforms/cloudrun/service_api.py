@@ -27,6 +27,7 @@ class LiveService:
 
     split: TrafficSplit
     tag_urls: dict[str, str]
+    url: str  # the service's own URL: the audience of ID tokens for any of its addresses
 
 
 def _live(body: Mapping[str, Any]) -> LiveService:
@@ -48,7 +49,7 @@ def _live(body: Mapping[str, Any]) -> LiveService:
     except (KeyError, TrafficError) as error:
         raise DeployError(f"Cloud Run reported an unreadable traffic split: {error}") from error
     urls = {str(s["tag"]): str(s["uri"]) for s in statuses if s.get("tag") and s.get("uri")}
-    return LiveService(split, urls)
+    return LiveService(split, urls, str(body.get("uri", "")))
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,8 @@ class ServiceApi:
 
 
 def check_no_drift(live: TrafficSplit, recorded: TrafficSplit) -> None:
-    """Refuse to act when Cloud Run serves another split than the one the stack recorded (the
-    order in which targets are listed does not count)."""
-    if sorted(live.as_dict(), key=str) != sorted(recorded.as_dict(), key=str):
+    """Refuse to act when Cloud Run serves another split than the one the stack recorded."""
+    if live != recorded:
         raise TrafficDriftError(
             f"Cloud Run serves {live.as_dict()} but the stack recorded {recorded.as_dict()}: "
             "traffic was changed outside Pulumi. Put the recorded split back with a plain "

@@ -11,6 +11,7 @@ import pytest
 from pipelines.rollout.platform import DeployError
 from pipelines.rollout.platforms.cloudrun.pulumi_stack import REPOSITORY_ROOT, PulumiStack
 
+REFUSED = "error: RELEASE_PERCENT=37 is not one of this environment's rolloutSteps"
 FAKE_PULUMI = """#!{python}
 import json, os, sys
 with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
@@ -21,7 +22,7 @@ if sys.argv[1] == "stack":
 else:
     print("Updating (dev)\\n  ~ gcp:cloudrunv2:Service app-service update [diff: ~traffics]")
     if os.environ.get("FAKE_PULUMI_FAIL"):
-        sys.stderr.write("error: RELEASE_PERCENT=37 is not one of this environment's rolloutSteps")
+        sys.stderr.write(os.environ["FAKE_PULUMI_FAIL"])
 sys.exit(1 if os.environ.get("FAKE_PULUMI_FAIL") else 0)
 """
 
@@ -72,9 +73,29 @@ def test_a_deploy_carries_the_image_and_commit(fake: dict[str, str]) -> None:
 
 def test_a_refused_transition_raises_with_pulumis_own_words(fake: dict[str, str]) -> None:
     with pytest.raises(DeployError, match="not one of this environment's rolloutSteps"):
-        PulumiStack("dev", environ=fake | {"FAKE_PULUMI_FAIL": "1"}).transition(
+        PulumiStack("dev", environ=fake | {"FAKE_PULUMI_FAIL": REFUSED}).transition(
             "canary", percent=37
         )
+
+
+def test_a_plain_up_carries_no_release_inputs(fake: dict[str, str]) -> None:
+    PulumiStack("dev", environ=fake).reconcile()
+    (call,) = calls(fake)
+    argv = call["argv"]
+    assert isinstance(argv, list)
+    assert argv[0] == "up"
+    assert call["release"] == {}, "not even the RELEASE_IMAGE the caller had set"
+
+
+def test_a_lock_left_by_a_killed_up_is_explained(fake: dict[str, str]) -> None:
+    locked = (
+        "error: the stack is currently locked by 1 lock(s). Either wait for the other "
+        "process(es) to end or delete the lock file with `pulumi cancel`.\n  gs://my-ml-dev-dev-"
+        "pulumi-state/.pulumi/locks/organization/cloudrun-ml-rollouts/dev/ab12.json: created by "
+        "runner@fv-az1 (pid 2211) at 2026-11-25T09:12:44Z"
+    )
+    with pytest.raises(DeployError, match=r"killed leaves its lock.*pulumi cancel --stack"):
+        PulumiStack("dev", environ=fake | {"FAKE_PULUMI_FAIL": locked}).transition("promote")
 
 
 def test_outputs_are_read_as_json(fake: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ from pipelines.rollout.platforms.cloudrun.service_api import (
 NAME = "projects/my-ml-dev/locations/europe-west1/services/fraud-scorer"
 DARK_LAUNCHED = {
     "name": NAME,
+    "uri": "https://fraud-scorer-xyz-ew.a.run.app",
     "trafficStatuses": [
         {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": "fraud-scorer-aaaaaaa-001",
          "percent": 100},
@@ -43,6 +44,7 @@ def test_the_live_split_and_tag_urls_are_read_from_the_service() -> None:
     live = api(200, DARK_LAUNCHED).live()
     assert live.split == canary("fraud-scorer-aaaaaaa-001", "fraud-scorer-bbbbbbb-002", 0)
     assert live.tag_urls == {"candidate": "https://candidate---fraud-scorer-xyz-ew.a.run.app"}
+    assert live.url == "https://fraud-scorer-xyz-ew.a.run.app"
 
 
 def test_traffic_on_latest_is_drift_outside_pulumi() -> None:
@@ -115,3 +117,26 @@ def test_an_access_token_is_refreshed_when_stale() -> None:
     assert client.get("https://run.googleapis.com/v2/x").text == "Bearer fresh"
     assert client.get("https://run.googleapis.com/v2/x").text == "Bearer fresh"
     assert credentials.refreshed == 1
+
+
+def test_credentials_that_cannot_be_refreshed_fail_the_request_with_how_to_fix_it() -> None:
+    """An expired federation token is a request that could not be sent: the metrics reader
+    turns it into a failed gate (and a rollback), the Admin API reader into a DeployError."""
+
+    class Expired:
+        valid, token = False, None
+
+        def refresh(self, _: object) -> None:
+            raise google_auth.exceptions.RefreshError("Token has been expired or revoked.")
+
+    client = httpx.Client(
+        auth=google_auth.AccessToken(Expired()),
+        transport=httpx.MockTransport(lambda _: httpx.Response(200)),
+    )
+    with pytest.raises(google_auth.CredentialsError, match="auth step must run before") as raised:
+        client.get("https://monitoring.googleapis.com/v1/x")
+    assert isinstance(raised.value, httpx.HTTPError)
+    assert "expired or revoked" in str(raised.value)
+    service = ServiceApi(client, "my-ml-dev", "europe-west1", "fraud-scorer")
+    with pytest.raises(DeployError, match="did not answer"):
+        service.live()

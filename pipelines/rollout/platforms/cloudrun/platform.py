@@ -1,0 +1,162 @@
+"""The Cloud Run platform: the same controller, gates and reports against a real service.
+
+Pulumi is the only writer: every traffic change is one `pulumi up` transition of the stack
+(pulumi_stack.py), and the stack's `release` output is the record of what it declared. The
+Admin API says what Cloud Run serves now (service_api.py), and Cloud Monitoring's PromQL API
+what each revision counted (metrics.py). Forward moves refuse to build on a split someone
+changed by hand; a rollback always restores the recorded stable revision, whatever it finds.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from environments.release import IN_FLIGHT, Action, Phase, revision_name
+from environments.stack_settings import StackSettings
+from environments.traffic import CANDIDATE_TAG, TrafficSplit
+from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
+from pipelines.rollout.platforms.cloudrun.metrics import PrometheusWindows
+from pipelines.rollout.platforms.cloudrun.pulumi_stack import PulumiStack
+from pipelines.rollout.platforms.cloudrun.release_record import RecordedRelease
+from pipelines.rollout.platforms.cloudrun.service_api import LiveService, ServiceApi, check_no_drift
+from pipelines.rollout.window import Snapshot
+
+# The collector's default RunMonitoring scrape interval (infra/cloud_run.py): a gate check more
+# often than this sees no new sample.
+SCRAPE_INTERVAL_S = 30.0
+PHASE_AFTER: dict[Action, Phase] = {
+    "deploy": "dark_launched",
+    "canary": "canary",
+    "promote": "promoted",
+    "rollback": "rolled_back",
+}
+
+
+def _candidate_of(move: Move) -> str | None:
+    """The candidate a move is about: the tagged revision, or the one a promotion leaves alone."""
+    if move.action == "promote":
+        return move.split.targets[0].revision
+    return move.split.tagged(CANDIDATE_TAG)
+
+
+def _recorded_candidate(recorded: RecordedRelease) -> str | None:
+    if recorded.phase == "promoted":
+        return recorded.stable.name
+    return recorded.candidate.name if recorded.candidate else None
+
+
+@dataclass
+class CloudRunPlatform:
+    """One environment's service. `client_for(url)` gives an HTTP client for one of the
+    service's URLs, with an ID token when the service is private."""
+
+    settings: StackSettings
+    stack: PulumiStack
+    service: ServiceApi
+    windows: PrometheusWindows
+    client_for: Callable[[str, str], httpx.Client]  # (url, audience) -> client
+    min_check_interval_seconds: float = SCRAPE_INTERVAL_S
+
+    def recorded(self) -> RecordedRelease:
+        return RecordedRelease.from_outputs(self.stack.outputs(), self.settings.environment)
+
+    def candidate(self, image: str, git_sha: str, model_dir: Path) -> Candidate:
+        """The revision a deploy of `image` gets: the one in flight if it is this image (a
+        re-run resumes it), else the stack's next name."""
+        recorded = self.recorded()
+        flying = recorded.candidate if recorded.phase in IN_FLIGHT else None
+        if flying and (flying.image, flying.git_sha) == (image, git_sha):
+            name = flying.name
+        else:
+            name = revision_name(self.settings.service_name, git_sha, recorded.sequence + 1)
+        return Candidate(name, model_dir, image=image, git_sha=git_sha)
+
+    def deploy(self, revision: Candidate) -> None:
+        """`pulumi up` returns once Cloud Run has the revision ready (or fails with its reason)."""
+        if not revision.image or not revision.git_sha:
+            raise DeployError(f"{revision.name}: a Cloud Run candidate needs its image and commit")
+        recorded = self.recorded()
+        if recorded.phase in IN_FLIGHT and _recorded_candidate(recorded) == revision.name:
+            return  # an earlier run deployed it
+        check_no_drift(self.read_traffic(), recorded.split())
+        self.stack.transition("deploy", image=revision.image, git_sha=revision.git_sha)
+        deployed = _recorded_candidate(self.recorded())
+        if deployed != revision.name:
+            raise DeployError(
+                f"the {self.settings.environment} stack deployed {deployed}, not {revision.name}: "
+                "another deploy ran on this stack meanwhile"
+            )
+
+    def apply(self, move: Move) -> None:
+        recorded = self.recorded()
+        live = self.read_traffic()
+        if recorded.phase == PHASE_AFTER[move.action] and recorded.split() == move.split:
+            if live != recorded.split():
+                self.stack.reconcile()  # recorded but not (or no longer) live
+        elif move.action == "rollback":
+            flying = recorded.candidate.name if recorded.candidate else None
+            if recorded.phase in IN_FLIGHT and flying == (_candidate_of(move) or flying):
+                self.stack.transition("rollback")
+            else:  # its deploy never reached the record: put the recorded release back
+                self.stack.reconcile()
+        else:
+            check_no_drift(live, recorded.split())
+            candidate = _candidate_of(move) or ""
+            percent = move.split.percent(candidate) if move.action == "canary" else None
+            self.stack.transition(move.action, percent=percent)
+        self._expect(move)
+
+    def _expect(self, move: Move) -> None:
+        live = self.read_traffic()
+        if move.action == "rollback":
+            stable = next(t.revision for t in move.split.targets if t.percent == 100)
+            if live.percent(stable) == 100:
+                return
+        elif live == move.split:
+            return
+        raise DeployError(
+            f"after `pulumi up` ({move.action}) Cloud Run serves {live.as_dict()}, not "
+            f"{move.split.as_dict()}"
+        )
+
+    def _live(self) -> LiveService:
+        return self.service.live()
+
+    def read_traffic(self) -> TrafficSplit:
+        return self._live().split
+
+    def mark(self, revision: str) -> Mark:
+        return self.windows.mark(revision)
+
+    def window(self, revision: str, since: Mark) -> Snapshot | None:
+        return self.windows.window(revision, since)
+
+    def is_ready(self, revision: str) -> bool:
+        """Asked of the revision's own tagged URL: only a tagged revision can be reached alone."""
+        live = self._live()
+        tag = next((t.tag for t in live.split.targets if t.revision == revision and t.tag), None)
+        url = live.tag_urls.get(tag or "")
+        if not url:
+            return False
+        try:
+            with self.client_for(url, live.url) as client:
+                return client.get("/readyz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def tagged_client(self, tag: str) -> httpx.Client:
+        live = self._live()
+        if tag not in live.tag_urls:
+            raise DeployError(f"Cloud Run reports no URL for the tag {tag!r}: {live.tag_urls}")
+        return self.client_for(live.tag_urls[tag], live.url)
+
+    def links(self) -> dict[str, str]:
+        outputs = self.stack.outputs()
+        wanted = {
+            "service": "service_url",
+            "candidate": "candidate_url",
+            "dashboard": "dashboard_url",
+        }
+        return {name: str(outputs[key]) for name, key in wanted.items() if outputs.get(key)}

@@ -1,0 +1,272 @@
+"""The local scenario table, run by the same controller against the Cloud Run platform.
+
+Every boundary is fake (fake_cloud.py): the Pulumi CLI as a subprocess applying the program's
+own release logic, the Admin API, Cloud Monitoring's PromQL API and Cloud Storage. The dev
+environment's own policy decides (steps, bake, gates); time is a fake clock, so a rollout of
+several simulated minutes takes about a second.
+"""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from environments.rollout_policy import load_policy
+from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, stable_only
+from pipelines.rollout.controller import Controller
+from pipelines.rollout.report import write_report
+from pipelines.rollout.state import RolloutState
+from pipelines.server_process import ServerProcess, free_port, service_process
+from tests.pipelines.rollout.platforms.cloudrun.fake_cloud import (
+    NEVER_READY,
+    STABLE_SHA,
+    WRONG_SCORES,
+    FakeCloud,
+    Profile,
+    image,
+)
+
+pytestmark = pytest.mark.integration
+POLICY = load_policy("dev")
+STABLE = "fraud-scorer-1111111-001"
+CANDIDATE = "fraud-scorer-2222222-002"
+HEALTHY, WRONG_MODEL = image(2), image(3)  # what the candidate's tagged URL serves
+
+
+@pytest.fixture(scope="module")
+def servers(
+    models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """Real service processes: the candidate's model, and a model that is not the candidate's."""
+    logs = tmp_path_factory.mktemp("cloudrun-logs")
+    processes: list[ServerProcess] = []
+    try:
+        for name in ("v2", "wrong"):
+            processes.append(service_process(models[name], free_port(), logs / f"{name}.log"))
+            processes[-1].start()
+        for process in processes:
+            process.wait_ready(timeout_s=90)
+        yield {HEALTHY: processes[0].url, WRONG_MODEL: processes[1].url}
+    finally:
+        for process in processes:
+            process.stop()
+
+
+def cloud(tmp_path: Path, servers: dict[str, str], **behaviour: Profile) -> FakeCloud:
+    profiles = {HEALTHY: behaviour.get("candidate", Profile())}
+    return FakeCloud(tmp_path, profiles, {**servers, image(4): servers[HEALTHY]})
+
+
+def roll_out(
+    fake: FakeCloud, models: dict[str, Path], candidate_image: str = HEALTHY
+) -> RolloutState:
+    platform = fake.platform()
+    controller = Controller(
+        platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep
+    )
+    sha = candidate_image.rsplit(":", 1)[1][:40]
+    return controller.rollout(platform.candidate(candidate_image, sha, models["v2"]))
+
+
+def live(fake: FakeCloud) -> TrafficSplit:
+    return fake.platform().read_traffic()
+
+
+def recorded_phase(fake: FakeCloud) -> str:
+    return fake.world["outputs"]["release"]["phase"]
+
+
+def test_a_healthy_candidate_is_promoted_one_transition_per_step(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    fake = cloud(tmp_path, servers)
+    state = roll_out(fake, models)
+    assert (state.phase, state.stable, state.candidate) == ("promoted", STABLE, CANDIDATE)
+    assert fake.transitions() == ["deploy", "canary:10", "canary:50", "promote"]
+    assert live(fake) == stable_only(CANDIDATE)
+    assert recorded_phase(fake) == "promoted"
+    calls = fake.world["calls"]
+    assert all(call["cwd"] == str(Path(__file__).resolve().parents[5]) for call in calls)
+    assert all("--policy-pack" in call["argv"] for call in calls if call["argv"][0] == "up")
+    steps = [c for c in state.checks if c.verdict == "PASS"]
+    assert {c.step_percent for c in steps} == {10, 50}
+    first = [c.at for c in state.checks if c.step_percent == 10]
+    assert first[1] - first[0] >= 30, "no faster than the collector scrapes"
+    assert fake.store().load() == state, "the record lives in Cloud Storage"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "failed_gate"),
+    [
+        (Profile(error_rate=0.25), "error_rate"),
+        (Profile(latency_s=0.6), "latency"),
+        (WRONG_SCORES, "scores"),
+    ],
+    ids=["errors", "latency", "scores"],
+)
+def test_a_regression_is_rolled_back_to_stable_with_the_candidate_kept_tagged(
+    tmp_path: Path,
+    servers: dict[str, str],
+    models: dict[str, Path],
+    behaviour: Profile,
+    failed_gate: str,
+) -> None:
+    fake = cloud(tmp_path, servers, candidate=behaviour)
+    state = roll_out(fake, models)
+    assert state.phase == "rolled_back"
+    assert f"{failed_gate}:" in state.reason
+    assert fake.transitions()[-1] == "rollback"
+    assert "promote" not in fake.transitions()
+    assert live(fake) == canary(STABLE, CANDIDATE, 0)
+    assert recorded_phase(fake) == "rolled_back"
+
+
+def test_a_candidate_that_never_becomes_ready_gets_no_traffic(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    """Cloud Run refuses the revision, `pulumi up` fails, the record never names it: putting
+    the recorded release back (a plain up) is the rollback."""
+    fake = cloud(tmp_path, servers)
+    fake.fail("deploy", NEVER_READY)
+    state = roll_out(fake, models)
+    assert state.phase == "rolled_back"
+    assert "failed to deploy" in state.reason
+    assert "is not ready and cannot serve traffic" in state.reason, "Cloud Run's own words"
+    assert fake.transitions() == ["deploy", "reconcile"]
+    assert live(fake) == stable_only(STABLE)
+    assert recorded_phase(fake) == "stable", "the next deploy is not refused as in progress"
+
+
+def test_a_candidate_serving_another_model_is_rolled_back_before_any_user_traffic(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    """The golden checks fail on the tagged URL; the split is that of the dark launch, yet the
+    stack's phase moves to rolled_back, so the next deploy is not refused."""
+    fake = cloud(tmp_path, servers)
+    state = roll_out(fake, models, WRONG_MODEL)
+    assert state.phase == "rolled_back"
+    assert "golden predictions differ" in state.reason or "model sha256" in state.reason
+    assert fake.transitions() == ["deploy", "rollback"]
+    assert recorded_phase(fake) == "rolled_back"
+    assert not state.checks, "no canary step was ever baked"
+
+
+def test_a_killed_rollout_resumes_from_its_record_in_cloud_storage(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    fake = cloud(tmp_path, servers)
+    platform = fake.platform()
+    first = Controller(platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep)
+
+    def killed_at_fifty(kind: str, state: RolloutState) -> None:
+        if kind == "check" and state.candidate_percent == 50:
+            raise KeyboardInterrupt  # the CI job was cancelled
+
+    first.listeners.append(killed_at_fifty)
+    with pytest.raises(KeyboardInterrupt):
+        first.rollout(platform.candidate(HEALTHY, "2" * 40, models["v2"]))
+    assert live(fake) == canary(STABLE, CANDIDATE, 50)
+
+    state = roll_out(fake, models)  # a new job: new platform objects, the same record
+    assert state.phase == "promoted"
+    assert "resume" in [d.action for d in state.decisions]
+    assert fake.transitions().count("deploy") == 1, "the candidate is not deployed twice"
+    assert fake.transitions()[-1] == "promote"
+
+
+def test_a_metrics_backend_that_lags_makes_steps_wait(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    fake = cloud(tmp_path, servers)
+    fake.metrics_lag_s = 100.0  # more than the window reader tolerates (90 s)
+    state = roll_out(fake, models)
+    lagging = [c for c in state.checks if c.verdict == "INSUFFICIENT_DATA"]
+    assert any("lags behind" in json.dumps(c.gates) for c in lagging)
+    assert state.phase == "promoted", "dev passes on insufficient data once the bake is over"
+    stepped = [d.at for d in state.decisions if d.action == "set_traffic"]
+    assert stepped[1] - stepped[0] > POLICY.bake_seconds
+
+
+@pytest.mark.parametrize("status", [429, 500, 403])
+def test_a_failing_metrics_api_rolls_back_with_its_reason(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], status: int
+) -> None:
+    fake = cloud(tmp_path, servers)
+    fake.monitoring_status = status
+    state = roll_out(fake, models)
+    assert state.phase == "rolled_back"
+    assert f"answered {status}" in state.reason
+    assert "Quota exceeded" in state.reason
+    assert live(fake) == canary(STABLE, CANDIDATE, 0)
+
+
+def test_expired_credentials_mid_bake_roll_back_with_how_to_fix_them(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    fake = cloud(tmp_path, servers)
+    platform = fake.platform()
+    controller = Controller(
+        platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep
+    )
+
+    def the_token_expires(kind: str, _state: RolloutState) -> None:
+        fake.credentials_expired = kind == "check" or fake.credentials_expired
+
+    controller.listeners.append(the_token_expires)
+    state = controller.rollout(platform.candidate(HEALTHY, "2" * 40, models["v2"]))
+    assert state.phase == "rolled_back"
+    assert "expired or revoked" in state.reason
+    assert live(fake) == canary(STABLE, CANDIDATE, 0), "Pulumi's own credentials still work"
+
+
+def test_a_failed_transition_mid_rollout_rolls_back_and_keeps_the_report(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    fake = cloud(tmp_path, servers)
+    fake.fail("canary", "error: googleapi: Error 503: The service is currently unavailable.\n")
+    state = roll_out(fake, models)
+    assert state.phase == "rolled_back"
+    assert "Error 503" in state.reason
+    assert live(fake) == canary(STABLE, CANDIDATE, 0)
+    write_report(state, [], tmp_path / "reports", fake.platform().links())
+    text = (tmp_path / "reports" / f"{CANDIDATE}.md").read_text(encoding="utf-8")
+    assert "[dashboard](https://console.cloud.google.com/monitoring/dashboards/" in text
+    assert "[service](https://fraud-scorer-xyz-ew.a.run.app)" in text
+
+
+def test_traffic_changed_by_hand_stops_the_rollout_and_restores_stable(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    fake = cloud(tmp_path, servers)
+    platform = fake.platform()
+    controller = Controller(
+        platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep
+    )
+
+    def someone_moves_traffic(kind: str, state: RolloutState) -> None:
+        if kind == "check" and state.candidate_percent == 10 and len(state.checks) == 1:
+            world = fake.world
+            world["live"] = canary(STABLE, CANDIDATE, 30).as_dict()  # `gcloud run ...` by hand
+            fake.save(world)
+
+    controller.listeners.append(someone_moves_traffic)
+    state = controller.rollout(platform.candidate(HEALTHY, "2" * 40, models["v2"]))
+    assert state.phase == "rolled_back"
+    assert "changed outside Pulumi" in state.reason
+    assert "30" in state.reason, "both splits are named"
+    assert fake.transitions()[-2:] == ["canary:10", "rollback"], "no step built on the drift"
+    assert live(fake) == canary(STABLE, CANDIDATE, 0)
+    assert fake.store().load() == state
+
+
+def test_the_next_candidate_gets_the_next_name_and_a_rerun_of_a_finished_one_changes_nothing(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    fake = cloud(tmp_path, servers)
+    assert roll_out(fake, models).phase == "promoted"
+    again = roll_out(fake, models, image(4))
+    assert (again.stable, again.candidate) == (CANDIDATE, "fraud-scorer-4444444-003")
+    assert again.phase == "promoted"
+    assert live(fake).tagged(CANDIDATE_TAG) is None
+    assert fake.platform().candidate(image(1), STABLE_SHA, models["v1"]).name.endswith("-004")
