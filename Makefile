@@ -3,12 +3,13 @@ UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 RUN := $(UV) run --frozen
 ENV ?= dev
+GIT_SHA ?= $(shell git rev-parse HEAD 2>/dev/null)
 # uv on PATH for the pre-commit hooks too, when make installed it privately.
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train serve bench bench-rollout bench-hostile preview up bootstrap preflight pulumi-cli hooks clean
+.PHONY: demo test lint format train serve bench bench-rollout bench-hostile preview up rollout bootstrap preflight pulumi-cli hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
@@ -42,6 +43,9 @@ preview: pulumi-cli $(UV)  ## what `pulumi up` would change in ENV (dev, staging
 
 up: pulumi-cli $(UV)  ## apply ENV's stack with the policy pack; RELEASE_* variables ask for a release step
 	$(RUN) pulumi stack select --create $(ENV) && $(RUN) pulumi up --stack $(ENV) --policy-pack infra/policy --yes
+
+rollout: pulumi-cli $(UV)  ## gated canary on Cloud Run in ENV of IMAGE (by digest), built from GIT_SHA with MODEL baked in
+	$(RUN) python -m pipelines rollout --environment $(ENV) --image "$(IMAGE)" --git-sha "$(GIT_SHA)" --model "$(MODEL)"
 
 bootstrap: pulumi-cli $(UV)  ## the one-time stack in infra/bootstrap (APIs, state, registry, GitHub trust)
 	$(RUN) pulumi stack select --create main --cwd infra/bootstrap && $(RUN) pulumi up --stack main --cwd infra/bootstrap
