@@ -14,7 +14,7 @@ import pytest
 
 from environments.rollout_policy import load_policy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, stable_only
-from pipelines.rollout.controller import Controller
+from pipelines.rollout.controller import Controller, Listener
 from pipelines.rollout.report import write_report
 from pipelines.rollout.state import RolloutState
 from pipelines.server_process import ServerProcess, free_port, service_process
@@ -59,12 +59,17 @@ def cloud(tmp_path: Path, servers: dict[str, str], **behaviour: Profile) -> Fake
 
 
 def roll_out(
-    fake: FakeCloud, models: dict[str, Path], candidate_image: str = HEALTHY
+    fake: FakeCloud,
+    models: dict[str, Path],
+    candidate_image: str = HEALTHY,
+    listener: Listener | None = None,
 ) -> RolloutState:
+    """One run of the controller, as one CI job: new platform objects, the record in storage."""
     platform = fake.platform()
     controller = Controller(
-        platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep
-    )
+        platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep,
+        listeners=[listener] if listener else [],
+    )  # fmt: skip
     sha = candidate_image.rsplit(":", 1)[1][:40]
     return controller.rollout(platform.candidate(candidate_image, sha, models["v2"]))
 
@@ -156,16 +161,13 @@ def test_a_killed_rollout_resumes_from_its_record_in_cloud_storage(
     tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
 ) -> None:
     fake = cloud(tmp_path, servers)
-    platform = fake.platform()
-    first = Controller(platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep)
 
     def killed_at_fifty(kind: str, state: RolloutState) -> None:
         if kind == "check" and state.candidate_percent == 50:
             raise KeyboardInterrupt  # the CI job was cancelled
 
-    first.listeners.append(killed_at_fifty)
     with pytest.raises(KeyboardInterrupt):
-        first.rollout(platform.candidate(HEALTHY, "2" * 40, models["v2"]))
+        roll_out(fake, models, listener=killed_at_fifty)
     assert live(fake) == canary(STABLE, CANDIDATE, 50)
 
     state = roll_out(fake, models)  # a new job: new platform objects, the same record
@@ -205,16 +207,11 @@ def test_expired_credentials_mid_bake_roll_back_with_how_to_fix_them(
     tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
 ) -> None:
     fake = cloud(tmp_path, servers)
-    platform = fake.platform()
-    controller = Controller(
-        platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep
-    )
 
     def the_token_expires(kind: str, _state: RolloutState) -> None:
         fake.credentials_expired = kind == "check" or fake.credentials_expired
 
-    controller.listeners.append(the_token_expires)
-    state = controller.rollout(platform.candidate(HEALTHY, "2" * 40, models["v2"]))
+    state = roll_out(fake, models, listener=the_token_expires)
     assert state.phase == "rolled_back"
     assert "expired or revoked" in state.reason
     assert live(fake) == canary(STABLE, CANDIDATE, 0), "Pulumi's own credentials still work"
@@ -239,10 +236,6 @@ def test_traffic_changed_by_hand_stops_the_rollout_and_restores_stable(
     tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
 ) -> None:
     fake = cloud(tmp_path, servers)
-    platform = fake.platform()
-    controller = Controller(
-        platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep
-    )
 
     def someone_moves_traffic(kind: str, state: RolloutState) -> None:
         if kind == "check" and state.candidate_percent == 10 and len(state.checks) == 1:
@@ -250,8 +243,7 @@ def test_traffic_changed_by_hand_stops_the_rollout_and_restores_stable(
             world["live"] = canary(STABLE, CANDIDATE, 30).as_dict()  # `gcloud run ...` by hand
             fake.save(world)
 
-    controller.listeners.append(someone_moves_traffic)
-    state = controller.rollout(platform.candidate(HEALTHY, "2" * 40, models["v2"]))
+    state = roll_out(fake, models, listener=someone_moves_traffic)
     assert state.phase == "rolled_back"
     assert "changed outside Pulumi" in state.reason
     assert "30" in state.reason, "both splits are named"
