@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train serve bench bench-rollout bench-hostile preview up rollout bootstrap preflight pulumi-cli hooks clean
+.PHONY: demo test lint format train evaluate serve bench bench-rollout bench-hostile preview up rollout bootstrap preflight pulumi-cli hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
@@ -25,6 +25,9 @@ format: $(UV)  ## apply ruff's formatting and safe fixes
 
 train: $(UV)  ## train a model and publish it to artifacts/registry
 	$(RUN) python -m pipelines train
+
+evaluate: $(UV)  ## every offline model gate on the registry's latest model; reports/model/verdict.json and model_card.md
+	$(RUN) python -m pipelines evaluate
 
 serve: $(UV)  ## serve the latest model on 127.0.0.1:$${PORT:-8000}, training one if none exists
 	$(RUN) python -m pipelines serve

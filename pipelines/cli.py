@@ -10,9 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from environments.declared import ContractError
+from environments.model_gates import GATES_FILE, GatesConfigError, load_gates
 from environments.rollout_policy import ENVIRONMENTS_DIR, PolicyError, load_policy
 from pipelines.data import DataSpec
 from pipelines.demo import run_demo
+from pipelines.evaluation.evaluate import evaluate_model
+from pipelines.evaluation.model_card import CARD_FILE, write_reports
 from pipelines.frame_schema import SchemaError
 from pipelines.model_registry import DEFAULT_REGISTRY, RegistryError, resolve
 from pipelines.rollout.controller import Controller
@@ -57,6 +60,39 @@ def train_command(
     table.add_row("threshold", f"{metadata.threshold:.4f}")
     console.print(table)
     print(folder)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    candidate: Annotated[
+        Path | None, typer.Option(help="Model folder to judge [default: the registry's latest].")
+    ] = None,
+    champion: Annotated[
+        Path | None, typer.Option(help="The production model to compare with, if any.")
+    ] = None,
+    reports: Annotated[Path, typer.Option(help="Where the verdict and card go.")] = Path(
+        "reports/model"
+    ),
+    gates_file: Annotated[Path, typer.Option(help="Thresholds.")] = ENVIRONMENTS_DIR / GATES_FILE,
+) -> None:
+    """Judge a model on every offline gate; exit 0 passed, 1 a gate failed, 2 bad input."""
+    try:
+        gates = load_gates(gates_file)
+        folder = candidate or resolve(DEFAULT_REGISTRY, "latest")
+        with console.status("evaluating") as status:
+            evaluation = evaluate_model(folder, champion, gates, progress=status.update)
+    except (GatesConfigError, RegistryError, ArtifactError) as error:
+        _fail(str(error))
+    verdict_path = write_reports(evaluation, reports)
+    table = Table(title=f"offline gates: {evaluation.candidate.version}")
+    for column in ("gate", "verdict", "why"):
+        table.add_column(column)
+    for gate in evaluation.verdict["gates"]:
+        mark = "[green]pass[/]" if gate["passed"] else "[red]FAIL[/]"
+        table.add_row(gate["gate"], mark, gate["reason"])
+    console.print(table)
+    console.print(f"verdict: {verdict_path}; model card: {reports / CARD_FILE}")
+    raise typer.Exit(0 if evaluation.verdict["passed"] else 1)
 
 
 @app.command("serve")

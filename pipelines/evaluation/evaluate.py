@@ -1,0 +1,97 @@
+"""Judge a candidate model before it may ship: every offline gate on one held-out data set.
+
+The candidate and the champion (the production model, when there is one) score the same rows,
+drawn from a seed no model trains on. Each gate returns its figures next to its thresholds; the
+candidate passes only if every gate passes.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from environments.model_gates import ModelGates
+from pipelines.data import Dataset, DataSpec, generate, records
+from pipelines.evaluation.behaviour import behaviour_gate, robustness_gate
+from pipelines.evaluation.fairness import fairness_gate
+from pipelines.evaluation.latency import latency_gate
+from pipelines.evaluation.quality import quality_gate
+from pipelines.evaluation.regression import regression_gate
+from pipelines.evaluation.verdict import GateResult, verdict
+from pipelines.frame_schema import validate_columns
+from service.features import FEATURES, encode_columns
+from service.model import ScoringModel
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The verdict, and what the model card draws."""
+
+    verdict: dict[str, Any]
+    candidate: ScoringModel
+    champion: ScoringModel | None
+    data: Dataset
+    candidate_scores: npt.NDArray[np.float64]
+    champion_scores: npt.NDArray[np.float64] | None
+
+
+def _model(path: Path, model: ScoringModel) -> dict[str, Any]:
+    return {"path": str(path), "version": model.version, "sha256": model.metadata.sha256}
+
+
+def data_gate(data: Dataset, candidate: ScoringModel, gates: ModelGates) -> GateResult:
+    """Metrics are trusted only on valid data that the candidate never trained on."""
+    report = validate_columns(data.columns, FEATURES)
+    problems = [] if report.ok else [report.summary()]
+    if candidate.metadata.seed == gates.evaluation.seed:
+        problems.append(
+            f"the candidate was trained on seed {candidate.metadata.seed}, the evaluation seed: "
+            "retrain with another seed or change evaluation.seed"
+        )
+    figures = {"rows": float(len(data)), "fraud_rate": float(data.labels.mean())}
+    reason = "; ".join(problems) or f"{len(data)} valid rows the candidate never saw"
+    return GateResult("data", not problems, reason, figures, {})
+
+
+def evaluate_model(
+    candidate_dir: Path,
+    champion_dir: Path | None,
+    gates: ModelGates,
+    progress: Progress = lambda _: None,
+) -> Evaluation:
+    """Every gate on the candidate (loaded and verified like the service loads it)."""
+    progress("loading and verifying the models")
+    candidate = ScoringModel.load(candidate_dir)
+    champion = ScoringModel.load(champion_dir) if champion_dir else None
+    progress(f"drawing {gates.evaluation.rows} evaluation rows")
+    data = generate(DataSpec(n_rows=gates.evaluation.rows, seed=gates.evaluation.seed))
+    results = [data_gate(data, candidate, gates)]
+    progress("scoring")
+    matrix = encode_columns(data.columns)
+    scores = candidate.score_rows(matrix)
+    champion_scores = champion.score_rows(matrix) if champion else None
+    threshold = candidate.threshold
+    progress("quality, regression and fairness")
+    results += [
+        quality_gate(data.labels, scores, threshold, gates.quality),
+        regression_gate(data.labels, scores, champion_scores, gates.regression),
+        fairness_gate(data.labels, scores, threshold, data.groups, gates.fairness),
+    ]
+    progress("behaviour, robustness and latency")
+    rows = records(data, range(min(gates.behaviour.rows, len(data))))
+    results += [
+        behaviour_gate(candidate.score_rows, rows, threshold, gates.behaviour),
+        robustness_gate(candidate.score_rows, rows, gates.behaviour),
+        latency_gate(candidate.score_rows, rows, gates.latency),
+    ]
+    document = verdict(
+        _model(candidate_dir, candidate),
+        _model(champion_dir, champion) if champion_dir and champion else None,
+        results,
+    )
+    return Evaluation(document, candidate, champion, data, scores, champion_scores)
