@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train evaluate serve bench bench-rollout bench-hostile preview up rollout bootstrap preflight pulumi-cli hooks clean
+.PHONY: demo test lint format train evaluate model serve bench bench-rollout bench-hostile preview up rollout bootstrap preflight pulumi-cli hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
@@ -28,6 +28,9 @@ train: $(UV)  ## train a model and publish it to artifacts/registry
 
 evaluate: $(UV)  ## every offline model gate on the registry's latest model; reports/model/verdict.json and model_card.md
 	$(RUN) python -m pipelines evaluate
+
+model: $(UV)  ## the pinned production model (models/production.json), verified, into ./model for the image build
+	$(RUN) python -m pipelines fetch-model
 
 serve: $(UV)  ## serve the latest model on 127.0.0.1:$${PORT:-8000}, training one if none exists
 	$(RUN) python -m pipelines serve
