@@ -19,9 +19,7 @@ from pipelines.evaluation.model_card import write_reports
 from pipelines.evaluation.verdict import schema
 from service.model import ScoringModel
 
-GATES = load_gates().model_copy(
-    update={"evaluation": load_gates().evaluation.model_copy(update={"rows": 6_000})}
-)
+GATES = load_gates()  # the shipped thresholds, on the shipped evaluation data
 Matrix = npt.NDArray[np.object_]
 
 
