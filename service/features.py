@@ -92,6 +92,12 @@ def encode_transactions(transactions: Sequence[Transaction]) -> npt.NDArray[np.o
     return encode_columns(columns)
 
 
+def encode_records(records: Sequence[Mapping[str, object]]) -> npt.NDArray[np.object_]:
+    """Request bodies, validated by the API's own schema, as the model's input: how offline
+    checks send rows through exactly what a request goes through."""
+    return encode_transactions([Transaction.model_validate(r) for r in records])
+
+
 def feature_schema() -> list[dict[str, object]]:
     """The spec as stored in artifact metadata; a model trained on another spec is refused."""
     return [f.as_dict() for f in FEATURES]

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from environments.model_gates import BehaviourGate
 from pipelines.evaluation.verdict import GateResult
-from service.features import encode_transactions
+from service.features import encode_records
 from service.schemas import EXAMPLE_TRANSACTION, Channel, Country, MerchantCategory, Transaction
 
 Row = dict[str, Any]
@@ -57,7 +57,7 @@ OBVIOUSLY_FRAUD: Row = {
 
 def score(scorer: Scorer, rows: list[Row]) -> npt.NDArray[np.float64]:
     """Scores of rows the schema accepts (every row here must be valid)."""
-    return scorer(encode_transactions([Transaction.model_validate(r) for r in rows]))
+    return scorer(encode_records(rows))
 
 
 def behaviour_gate(

@@ -11,14 +11,13 @@ import time
 from environments.model_gates import LatencyGate
 from pipelines.evaluation.behaviour import Row, Scorer
 from pipelines.evaluation.verdict import GateResult
-from service.features import encode_transactions
-from service.schemas import Transaction
+from service.features import encode_records
 
 REPEATS = 30
 
 
 def median_ms(scorer: Scorer, rows: list[Row]) -> float:
-    matrix = encode_transactions([Transaction.model_validate(r) for r in rows])
+    matrix = encode_records(rows)
     scorer(matrix)  # the first call warms caches
     timings = []
     for _ in range(REPEATS):

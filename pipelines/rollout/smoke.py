@@ -12,9 +12,8 @@ import numpy as np
 
 from pipelines.data import DataSpec, generate, records
 from service.artifact import read_metadata
-from service.features import encode_transactions
+from service.features import encode_records
 from service.model import ScoringModel
-from service.schemas import Transaction
 
 GOLDEN_ROWS = 32
 TOLERANCE = 1e-6
@@ -47,7 +46,7 @@ def smoke_problems(client: httpx.Client, model_dir: Path) -> list[str]:
     except httpx.HTTPError as error:
         return [*problems, f"candidate unreachable: {error!r}"]
     model = ScoringModel.load(model_dir)
-    expected = model.score_rows(encode_transactions([Transaction.model_validate(r) for r in rows]))
+    expected = model.score_rows(encode_records(rows))
     worst = float(np.max(np.abs(served - expected)))
     if worst > TOLERANCE:
         problems.append(
