@@ -172,6 +172,16 @@ class StackSettings(BaseModel):
         }
 
     @property
+    def model_bucket_name(self) -> str:
+        """The environment's model bucket (infra/storage.py creates it)."""
+        return f"{self.project}-{self.environment}-models"
+
+    @property
+    def model_registry(self) -> str:
+        """The registry in that bucket, as `train --registry` and `pin --model` take it."""
+        return f"gs://{self.model_bucket_name}/{MODEL_REGISTRY_PREFIX}"
+
+    @property
     def runtime_account_email(self) -> str:
         """The identity revisions run as; the bootstrap creates it (infra/bootstrap/runtime.py)."""
         return account_email(self.project, self.service_name, self.environment, "run")
@@ -198,6 +208,9 @@ def collector_image_allowed(image: str, registry: str) -> bool:
         COLLECTOR_RELEASES.match(image)
         or (IMAGE_BY_DIGEST.match(image) and image.startswith(f"{registry}/"))
     )
+
+
+MODEL_REGISTRY_PREFIX = "models"
 
 
 def state_bucket_name(project: str, environment: str) -> str:

@@ -3,7 +3,7 @@
 The bootstrap creates the two service accounts (infra/bootstrap/runtime.py), so a deployer can act
 as exactly those two and create none; this stack grants them only what they use. The service
 reads its model bucket and the secrets of the revisions that serve, and writes logs and metrics;
-the job reads and writes the model bucket. Neither can deploy or change IAM.
+the job reads the model bucket and adds versions to it. Neither can deploy or change IAM.
 """
 
 from dataclasses import dataclass
@@ -68,13 +68,16 @@ class Identities(pulumi.ComponentResource):
             member=service_member,
             opts=child,
         )
-        storage.BucketIAMMember(
-            f"{name}-job-writes-models",
-            bucket=args.model_bucket,
-            role="roles/storage.objectUser",
-            member=job_member,
-            opts=child,
-        )
+        # Read and create, never delete: without storage.objects.delete an object cannot be
+        # overwritten either, so a published model version is immutable to the job by IAM too.
+        for verb, role in (("reads", "objectViewer"), ("writes", "objectCreator")):
+            storage.BucketIAMMember(
+                f"{name}-job-{verb}-models",
+                bucket=args.model_bucket,
+                role=f"roles/storage.{role}",
+                member=job_member,
+                opts=child,
+            )
         for who, grantee, roles in (
             ("runtime", service_member, SERVICE_PROJECT_ROLES),
             ("job", job_member, JOB_PROJECT_ROLES),

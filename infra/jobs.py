@@ -17,11 +17,10 @@ RUN_API = "https://run.googleapis.com/v2"
 
 @dataclass(frozen=True)
 class RetrainingJobArgs:
-    """The environment, the identity the job runs as, and the bucket it publishes to."""
+    """The environment (whose model registry the job publishes to) and the identity it runs as."""
 
     settings: StackSettings
     service_account: pulumi.Input[str]
-    model_bucket: pulumi.Input[str]
 
 
 class RetrainingJob(pulumi.ComponentResource):
@@ -53,8 +52,10 @@ class RetrainingJob(pulumi.ComponentResource):
                             commands=command[:1],
                             args=command[1:],
                             envs=[
+                                # `train` publishes to it (its --registry default).
                                 cloudrunv2.JobTemplateTemplateContainerEnvArgs(
-                                    name="MODEL_BUCKET", value=args.model_bucket
+                                    name="MODEL_REGISTRY",
+                                    value=settings.model_registry,
                                 ),
                                 cloudrunv2.JobTemplateTemplateContainerEnvArgs(
                                     name="ENVIRONMENT", value=settings.environment

@@ -92,7 +92,7 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     if settings.job_image:
         RetrainingJob(
             "retraining",
-            RetrainingJobArgs(settings, identities.job_account, models.bucket.name),
+            RetrainingJobArgs(settings, identities.job_account),
             opts=pulumi.ResourceOptions(depends_on=[identities]),
         )
 

@@ -31,7 +31,7 @@ class ModelBucket(pulumi.ComponentResource):
         settings = args.settings
         self.bucket = storage.Bucket(
             f"{name}-bucket",
-            name=f"{settings.project}-{settings.environment}-models",
+            name=settings.model_bucket_name,
             project=settings.project,
             location=settings.region.upper(),
             uniform_bucket_level_access=True,

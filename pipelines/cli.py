@@ -2,6 +2,7 @@
 
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -15,21 +16,29 @@ from pipelines.demo import run_demo
 from pipelines.evaluation.evaluate import evaluate_model
 from pipelines.evaluation.model_card import CARD_FILE, write_reports
 from pipelines.frame_schema import SchemaError
+from pipelines.model_location import local_model, publish_to
 from pipelines.model_registry import DEFAULT_REGISTRY, RegistryError, resolve
 from pipelines.pinned_model import PIN_FILE, PinError, fetch, load_pin, pin
 from pipelines.rollout import commands
 from pipelines.terminal import console, fail
-from pipelines.train import TrainConfig, train_and_publish
-from service.artifact import ArtifactError, read_metadata
+from pipelines.train import TrainConfig, metadata_for, train, train_and_publish
+from service.artifact import ArtifactError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 RegistryOption = Annotated[Path, typer.Option(help="Model registry folder.")]
+PinFileOption = Annotated[Path, typer.Option(help="The production model's pin.")]
 
 
 @app.command("train")
 def train_command(
-    registry: RegistryOption = DEFAULT_REGISTRY,
+    registry: Annotated[
+        str,
+        typer.Option(
+            envvar="MODEL_REGISTRY",
+            help="Registry to publish to: a folder, or gs://<bucket>/<prefix> in the cloud.",
+        ),
+    ] = str(DEFAULT_REGISTRY),
     seed: Annotated[int, typer.Option(help="Seed for data and model.")] = 7,
     rows: Annotated[int, typer.Option(min=100, help="Synthetic transactions to draw.")] = 40_000,
     fraud_rate: Annotated[float, typer.Option(help="Target fraud rate (0-1).")] = 0.025,
@@ -39,28 +48,40 @@ def train_command(
     try:
         spec = DataSpec(n_rows=rows, seed=seed, fraud_rate=fraud_rate, amount_scale=amount_scale)
         with console.status("training"):
-            folder = train_and_publish(TrainConfig(data=spec), registry)
-    except (ValueError, SchemaError) as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from error
-    metadata = read_metadata(folder)
-    table = Table(title=f"model {metadata.version} → {folder}")
+            result = train(TrainConfig(data=spec))
+        with console.status(f"publishing to {registry}"):
+            location = publish_to(registry, result.model_bytes, metadata_for(result))
+    except (ValueError, SchemaError, RegistryError) as error:
+        fail(str(error))
+    table = Table(title=f"model → {location}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name, value in metadata.metrics.items():
+    for name, value in result.metrics.items():
         table.add_row(name, f"{value:.4f}")
-    table.add_row("threshold", f"{metadata.threshold:.4f}")
+    table.add_row("threshold", f"{result.threshold:.4f}")
     console.print(table)
-    print(folder)
+    print(location)
+
+
+def _default_champion() -> str | None:
+    """The pinned production model, when there is a pin: what a candidate must not regress on."""
+    return load_pin(PIN_FILE).uri if PIN_FILE.is_file() else None
 
 
 @app.command("evaluate")
 def evaluate_command(
     candidate: Annotated[
-        Path | None, typer.Option(help="Model folder to judge [default: the registry's latest].")
+        str | None,
+        typer.Option(
+            help="Model to judge: a folder or gs://… [default: the local registry's latest]."
+        ),
     ] = None,
     champion: Annotated[
-        Path | None, typer.Option(help="The production model to compare with, if any.")
+        str | None,
+        typer.Option(
+            help="Model to compare with: a folder or gs://… [default: the pinned production "
+            "model, when models/production.json exists]."
+        ),
     ] = None,
     reports: Annotated[Path, typer.Option(help="Where the verdict and card go.")] = Path(
         "reports/model"
@@ -70,10 +91,15 @@ def evaluate_command(
     """Judge a model on every offline gate; exit 0 passed, 1 a gate failed, 2 bad input."""
     try:
         gates = load_gates(gates_file)
-        folder = candidate or resolve(DEFAULT_REGISTRY, "latest")
-        with console.status("evaluating") as status:
-            evaluation = evaluate_model(folder, champion, gates, progress=status.update)
-    except (GatesConfigError, RegistryError, ArtifactError) as error:
+        champion = champion or _default_champion()
+        with ExitStack() as models, console.status("evaluating") as status:
+            status.update("fetching the models")
+            candidate_at = models.enter_context(
+                local_model(candidate or str(resolve(DEFAULT_REGISTRY, "latest")))
+            )
+            champion_at = models.enter_context(local_model(champion)) if champion else None
+            evaluation = evaluate_model(candidate_at, champion_at, gates, progress=status.update)
+    except (GatesConfigError, RegistryError, ArtifactError, PinError) as error:
         fail(str(error))
     verdict_path = write_reports(evaluation, reports)
     table = Table(title=f"offline gates: {evaluation.candidate.version}")
@@ -89,14 +115,18 @@ def evaluate_command(
 
 @app.command("pin")
 def pin_command(
-    model: Annotated[Path, typer.Option(help="The verified artifact production should serve.")],
+    model: Annotated[
+        str,
+        typer.Option(help="The verified model production should serve: a folder or gs://…/v<N>."),
+    ],
+    pin_file: PinFileOption = PIN_FILE,
 ) -> None:
     """Pin a model for production in models/production.json; commit it in a pull request."""
     try:
-        pinned = pin(model)
-    except ArtifactError as error:
+        pinned = pin(model, pin_file)
+    except (ArtifactError, RegistryError) as error:
         fail(str(error))
-    console.print(f"pinned {pinned.version} ({pinned.sha256[:12]}) from {pinned.uri} in {PIN_FILE}")
+    console.print(f"pinned {pinned.version} ({pinned.sha256[:12]}) from {pinned.uri} in {pin_file}")
 
 
 @app.command("fetch-model")
@@ -104,7 +134,7 @@ def fetch_model_command(
     destination: Annotated[Path, typer.Option(help="Where the image build takes it from.")] = Path(
         "model"
     ),
-    pin_file: Annotated[Path, typer.Option(help="The pin.")] = PIN_FILE,
+    pin_file: PinFileOption = PIN_FILE,
 ) -> None:
     """Copy the pinned production model to ./model and verify it, for the image build."""
     try:

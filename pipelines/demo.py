@@ -20,6 +20,7 @@ from environments.rollout_policy import load_policy
 from pipelines.data import DataSpec
 from pipelines.evaluation.evaluate import evaluate_model
 from pipelines.evaluation.model_card import write_reports
+from pipelines.model_location import LocalModel
 from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
@@ -47,7 +48,10 @@ def passes_offline_gates(
     """The candidate's verdict against the model serving now; its model card in `reports`."""
     with console.status(f"offline gates: {candidate.name}") as status:
         evaluation = evaluate_model(
-            candidate.model_dir, champion.model_dir, load_gates(), progress=status.update
+            LocalModel.of(candidate.model_dir),
+            LocalModel.of(champion.model_dir),
+            load_gates(),
+            progress=status.update,
         )
     write_reports(evaluation, reports / "model" / candidate.name)
     for gate in evaluation.verdict["gates"]:

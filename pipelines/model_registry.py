@@ -10,12 +10,13 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from service.artifact import METADATA_FILE, MODEL_FILE, ModelMetadata, load_verified
 
 DEFAULT_REGISTRY = Path("artifacts/registry")
-_VERSION = re.compile(r"^v(\d+)$")
+VERSION_NAME = re.compile(r"^v(\d+)$")
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -64,7 +65,12 @@ def versions(root: Path = DEFAULT_REGISTRY) -> list[str]:
     """Published versions, oldest first."""
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p.name) for p in root.iterdir() if (m := _VERSION.match(p.name))]
+    return sort_versions(p.name for p in root.iterdir())
+
+
+def sort_versions(names: Iterable[str]) -> list[str]:
+    """The names that are versions (`v<N>`), in publishing order: v10 after v9."""
+    found = [(int(m.group(1)), name) for name in names if (m := VERSION_NAME.match(name))]
     return [name for _, name in sorted(found)]
 
 
@@ -86,6 +92,15 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
+def stage(model_bytes: bytes, metadata: ModelMetadata, version: str, folder: Path) -> None:
+    """Write a version's files into an empty `folder` and verify them as the service would: a
+    registry, folder or bucket, never publishes what serving would refuse."""
+    _fsync_write(folder / MODEL_FILE, model_bytes)
+    final_metadata = metadata.model_copy(update={"version": version})
+    _fsync_write(folder / METADATA_FILE, final_metadata.model_dump_json(indent=2).encode())
+    load_verified(folder)
+
+
 def publish(model_bytes: bytes, metadata: ModelMetadata, root: Path = DEFAULT_REGISTRY) -> Path:
     """Store a model as the next version and return its folder (the registry sets the version)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -95,10 +110,7 @@ def publish(model_bytes: bytes, metadata: ModelMetadata, root: Path = DEFAULT_RE
         version = f"v{number}"
         staging = Path(tempfile.mkdtemp(prefix=".publishing-", dir=root))
         try:
-            _fsync_write(staging / MODEL_FILE, model_bytes)
-            final_metadata = metadata.model_copy(update={"version": version})
-            _fsync_write(staging / METADATA_FILE, final_metadata.model_dump_json(indent=2).encode())
-            load_verified(staging)  # never publish what the service would refuse
+            stage(model_bytes, metadata, version, staging)
             try:
                 staging.rename(root / version)
             except OSError:

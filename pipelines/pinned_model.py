@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.atomic_file import write_json_atomic
+from pipelines.model_location import BUCKET_SCHEME, copy_to, local_model
+from pipelines.model_registry import RegistryError
 from service.artifact import ArtifactError, load_verified, read_metadata
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
@@ -28,19 +30,24 @@ class PinnedModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str
-    uri: str  # the artifact folder: relative to the repository root, or absolute
+    # gs://<bucket>/<prefix>/v<N>, or a folder: relative to the repository root, or absolute
+    uri: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-def pin(model_dir: Path, path: Path = PIN_FILE) -> PinnedModel:
-    """Pin the verified artifact in `model_dir`; its folder is recorded relative to the root."""
-    metadata, _ = load_verified(model_dir)
-    folder = model_dir.resolve()
-    uri = (
-        str(folder.relative_to(REPOSITORY_ROOT))
-        if folder.is_relative_to(REPOSITORY_ROOT)
-        else str(folder)
-    )
+def pin(location: str, path: Path = PIN_FILE) -> PinnedModel:
+    """Pin the verified artifact at `location`: a bucket version, or a folder, recorded relative
+    to the repository root when it is inside it."""
+    with local_model(location) as model:
+        metadata, _ = load_verified(model.folder)
+    uri = model.location
+    if not uri.startswith(BUCKET_SCHEME):
+        folder = Path(uri).resolve()
+        uri = str(
+            folder.relative_to(REPOSITORY_ROOT)
+            if folder.is_relative_to(REPOSITORY_ROOT)
+            else folder
+        )
     pinned = PinnedModel(version=metadata.version, uri=uri, sha256=metadata.sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, pinned.model_dump())
@@ -59,20 +66,25 @@ def load_pin(path: Path = PIN_FILE) -> PinnedModel:
         raise PinError(f"{path} is not a model pin: {error}") from error
 
 
+def _source(pinned: PinnedModel) -> str:
+    if pinned.uri.startswith(BUCKET_SCHEME) or Path(pinned.uri).is_absolute():
+        return pinned.uri
+    return str(REPOSITORY_ROOT / pinned.uri)
+
+
 def fetch(pinned: PinnedModel, destination: Path) -> Path:
     """Copy the pinned artifact to `destination` and verify it is exactly the pinned one; a
     copy that does not verify never replaces what `destination` held."""
-    source = Path(pinned.uri)
-    source = source if source.is_absolute() else REPOSITORY_ROOT / source
-    if not source.is_dir():
-        raise PinError(f"the pinned artifact {pinned.uri} does not exist: train or fetch it first")
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
-        copy = Path(shutil.copytree(source, staging / "model"))
+        copy = staging / "model"
         try:
+            copy_to(_source(pinned), copy)
             metadata = read_metadata(copy)
             load_verified(copy)
+        except RegistryError as error:
+            raise PinError(f"the pinned artifact {pinned.uri} cannot be had: {error}") from error
         except ArtifactError as error:
             raise PinError(f"the pinned artifact {pinned.uri} does not verify: {error}") from error
         if (metadata.sha256, metadata.version) != (pinned.sha256, pinned.version):

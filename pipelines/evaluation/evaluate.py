@@ -7,7 +7,6 @@ candidate passes only if every gate passes.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from pipelines.evaluation.quality import quality_gate
 from pipelines.evaluation.regression import regression_gate
 from pipelines.evaluation.verdict import GateResult, verdict
 from pipelines.frame_schema import validate_columns
+from pipelines.model_location import LocalModel
 from service.features import FEATURES, encode_columns
 from service.model import ScoringModel
 
@@ -40,8 +40,8 @@ class Evaluation:
     champion_scores: npt.NDArray[np.float64] | None
 
 
-def _model(path: Path, model: ScoringModel) -> dict[str, Any]:
-    return {"path": str(path), "version": model.version, "sha256": model.metadata.sha256}
+def _model(where: LocalModel, model: ScoringModel) -> dict[str, Any]:
+    return {"location": where.location, "version": model.version, "sha256": model.metadata.sha256}
 
 
 def data_gate(data: Dataset, candidate: ScoringModel, gates: ModelGates) -> GateResult:
@@ -59,15 +59,15 @@ def data_gate(data: Dataset, candidate: ScoringModel, gates: ModelGates) -> Gate
 
 
 def evaluate_model(
-    candidate_dir: Path,
-    champion_dir: Path | None,
+    candidate_at: LocalModel,
+    champion_at: LocalModel | None,
     gates: ModelGates,
     progress: Progress = lambda _: None,
 ) -> Evaluation:
     """Every gate on the candidate (loaded and verified like the service loads it)."""
     progress("loading and verifying the models")
-    candidate = ScoringModel.load(candidate_dir)
-    champion = ScoringModel.load(champion_dir) if champion_dir else None
+    candidate = ScoringModel.load(candidate_at.folder)
+    champion = ScoringModel.load(champion_at.folder) if champion_at else None
     progress(f"drawing {gates.evaluation.rows} evaluation rows")
     data = generate(DataSpec(n_rows=gates.evaluation.rows, seed=gates.evaluation.seed))
     results = [data_gate(data, candidate, gates)]
@@ -90,8 +90,8 @@ def evaluate_model(
         latency_gate(candidate.score_rows, rows, gates.latency),
     ]
     document = verdict(
-        _model(candidate_dir, candidate),
-        _model(champion_dir, champion) if champion_dir and champion else None,
+        _model(candidate_at, candidate),
+        _model(champion_at, champion) if champion_at and champion else None,
         results,
     )
     return Evaluation(document, candidate, champion, data, scores, champion_scores)

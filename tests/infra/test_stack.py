@@ -224,10 +224,15 @@ def test_runtime_identities_hold_only_what_they_use() -> None:
         ("SecretIamMember", "roles/secretmanager.secretAccessor"),
     }
     assert grants_to(mocks, "fraud-scorer-prod-job@my-ml-prod.iam.gserviceaccount.com") == {
-        ("BucketIAMMember", "roles/storage.objectUser"),
+        ("BucketIAMMember", "roles/storage.objectViewer"),
+        ("BucketIAMMember", "roles/storage.objectCreator"),
         ("IAMMember", "roles/logging.logWriter"),
         ("JobIamMember", "roles/run.invoker"),
     }
+    job_env = mocks.one("gcp:cloudrunv2/job:Job").inputs["template"]["template"]["containers"][0]
+    assert {"name": "MODEL_REGISTRY", "value": "gs://my-ml-prod-prod-models/models"} in job_env[
+        "envs"
+    ]
     secret = mocks.one("gcp:secretmanager/secretIamMember:SecretIamMember").inputs
     assert secret["secretId"] == "fraud-scorer-partner-token"
     env = mocks.one(SERVICE).inputs["template"]["containers"][0]["envs"]

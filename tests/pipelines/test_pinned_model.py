@@ -12,7 +12,7 @@ from pipelines.pinned_model import PinError, fetch, load_pin, pin
 
 
 def test_a_pinned_model_is_fetched_and_verified(model_dir: Path, tmp_path: Path) -> None:
-    pinned = pin(model_dir, tmp_path / "production.json")
+    pinned = pin(str(model_dir), tmp_path / "production.json")
     assert load_pin(tmp_path / "production.json") == pinned
     folder = fetch(pinned, tmp_path / "model")
     assert (folder / "model.skops").read_bytes() == (model_dir / "model.skops").read_bytes()
@@ -21,7 +21,7 @@ def test_a_pinned_model_is_fetched_and_verified(model_dir: Path, tmp_path: Path)
 def test_an_artifact_that_is_not_the_pinned_one_never_replaces_the_last_good_copy(
     model_dir: Path, tmp_path: Path
 ) -> None:
-    pinned = pin(model_dir, tmp_path / "production.json")
+    pinned = pin(str(model_dir), tmp_path / "production.json")
     good = fetch(pinned, tmp_path / "model")
     before = (good / "metadata.json").read_bytes()
     other = pinned.model_copy(update={"sha256": "0" * 64})

@@ -17,6 +17,7 @@ from pipelines.evaluation.fairness import fairness_gate
 from pipelines.evaluation.latency import latency_gate
 from pipelines.evaluation.model_card import write_reports
 from pipelines.evaluation.verdict import schema
+from pipelines.model_location import LocalModel
 from service.model import ScoringModel
 
 GATES = load_gates()  # the shipped thresholds, on the shipped evaluation data
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.integration  # trains a full-size model once (seconds)
 
 @pytest.fixture(scope="module")
 def evaluation(default_model_dir: Path) -> Evaluation:
-    return evaluate_model(default_model_dir, default_model_dir, GATES)
+    return evaluate_model(LocalModel.of(default_model_dir), LocalModel.of(default_model_dir), GATES)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,9 @@ def test_the_evaluation_seed_may_not_be_a_training_seed(model_dir: Path) -> None
         update={"evaluation": GATES.evaluation.model_copy(update={"seed": seed})}
     )
     data = next(
-        g for g in evaluate_model(model_dir, None, same).verdict["gates"] if g["gate"] == "data"
+        g
+        for g in evaluate_model(LocalModel.of(model_dir), None, same).verdict["gates"]
+        if g["gate"] == "data"
     )
     assert not data["passed"]
     assert "evaluation seed" in data["reason"]
