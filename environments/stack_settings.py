@@ -8,7 +8,7 @@ controller and the tests), so every reader sees exactly what `pulumi up` sees.
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -18,6 +18,7 @@ from environments.rollout_policy import STACK_KEYS, RolloutPolicy, nest_stack_ke
 from environments.stack_file import ENVIRONMENTS_DIR, read_stack_file
 
 Environment = Literal["dev", "staging", "prod"]
+ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)  # in the order a release takes
 # Regions where Cloud Run services, jobs and Artifact Registry are all available.
 REGIONS = frozenset(
     {
@@ -182,6 +183,10 @@ class StackSettings(BaseModel):
         return f"gs://{self.model_bucket_name}/{MODEL_REGISTRY_PREFIX}"
 
     @property
+    def secrets_provider(self) -> str:
+        return secrets_provider(self.project, self.region, self.environment)
+
+    @property
     def runtime_account_email(self) -> str:
         """The identity revisions run as; the bootstrap creates it (infra/bootstrap/runtime.py)."""
         return account_email(self.project, self.service_name, self.environment, "run")
@@ -211,6 +216,19 @@ def collector_image_allowed(image: str, registry: str) -> bool:
 
 
 MODEL_REGISTRY_PREFIX = "models"
+STATE_KEY = "state"
+
+
+def state_key_ring_name(environment: str) -> str:
+    """Per environment, so environments that share a project keep their keys apart."""
+    return f"pulumi-{environment}"
+
+
+def secrets_provider(project: str, region: str, environment: str) -> str:
+    """The Cloud KMS key (the bootstrap creates it) that encrypts the secrets in the stack's
+    state: keyless, unlike a passphrase, and readable only by this environment's GitHub jobs."""
+    ring = state_key_ring_name(environment)
+    return f"gcpkms://projects/{project}/locations/{region}/keyRings/{ring}/cryptoKeys/{STATE_KEY}"
 
 
 def state_bucket_name(project: str, environment: str) -> str:

@@ -1,5 +1,6 @@
-"""One deployer service account per environment, holding only what `pulumi up` of that
-environment needs, granted on that environment's project alone.
+"""Per environment, the accounts GitHub jobs impersonate: a deployer, holding only what `pulumi up`
+of that environment needs, and a previewer that can only read, for pull requests and drift checks.
+Both are granted on that environment's project alone.
 
 What a deployer cannot do, and why:
 - act as any service account but the two runtime accounts the bootstrap made for its environment
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import artifactregistry, organizations, projects, serviceaccount
+from pulumi_gcp import artifactregistry, kms, organizations, projects, serviceaccount
 
 from infra.identity import member
 
@@ -26,6 +27,13 @@ DEPLOYER_ROLES = (
     "roles/storage.admin",  # the model bucket and its IAM; this environment's Pulumi state
     "roles/monitoring.editor",  # alert policies, uptime checks, dashboards, channels
     "roles/cloudscheduler.admin",  # the retraining schedule
+)
+# Read-only: `pulumi preview` (state, the program's lookups) and `--refresh` (every resource and
+# its IAM policy). No role here can change anything or read a secret's value.
+PREVIEWER_ROLES = (
+    "roles/viewer",  # every resource's configuration
+    "roles/iam.securityReviewer",  # IAM policies, which refresh reads for each grant
+    "roles/storage.objectViewer",  # the Pulumi state and the model registry (object contents)
 )
 GRANTABLE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
 # Accessor grants on the service's secrets: read and set a secret's IAM policy, never its value.
@@ -51,6 +59,34 @@ def secret_role_id(service_name: str, environment: str) -> str:
     return f"{service_name.replace('-', '_')}_{environment}_secret_iam"
 
 
+def github_account(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    name: str,
+    project: str,
+    verb: str,
+    environment: str,
+    principal_set: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> serviceaccount.Account:
+    """An account `<verb>-<environment>` that GitHub jobs of `principal_set` may impersonate,
+    keyless: the only way to act as it is a federated token from this repository."""
+    account = serviceaccount.Account(
+        f"{name}-account",
+        project=project,
+        account_id=f"{verb}-{environment}",
+        display_name=f"{verb.capitalize()} {environment} (GitHub Actions)",
+        description=f"Impersonated by GitHub Actions to {verb} {environment}; no keys.",
+        opts=opts,
+    )
+    serviceaccount.IAMMember(
+        f"{name}-github-impersonates",
+        service_account_id=account.name,
+        role="roles/iam.workloadIdentityUser",
+        member=principal_set,
+        opts=opts,
+    )
+    return account
+
+
 @dataclass(frozen=True)
 class DeployerArgs:
     """Which environment, where its project is, who may impersonate its deployer, and the two
@@ -64,6 +100,7 @@ class DeployerArgs:
     principal_set: pulumi.Input[str]
     registry: artifactregistry.Repository
     runtime_accounts: Mapping[str, serviceaccount.Account]
+    state_key: pulumi.Input[str]  # the KMS key of the stack's secrets
 
 
 class Deployer(pulumi.ComponentResource):
@@ -74,22 +111,10 @@ class Deployer(pulumi.ComponentResource):
     ) -> None:
         super().__init__("cloudrun-ml-rollouts:bootstrap:Deployer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.account = serviceaccount.Account(
-            f"{name}-account",
-            project=args.home_project,
-            account_id=f"deploy-{args.environment}",
-            display_name=f"Deployer for {args.environment}",
-            description=f"Impersonated by GitHub Actions to deploy {args.environment}; no keys.",
-            opts=child,
+        self.account = github_account(
+            name, args.home_project, "deploy", args.environment, args.principal_set, child
         )
         deployer = member(self.account.email)
-        serviceaccount.IAMMember(
-            f"{name}-github-impersonates",
-            service_account_id=self.account.name,
-            role="roles/iam.workloadIdentityUser",
-            member=args.principal_set,
-            opts=child,
-        )
         for role in DEPLOYER_ROLES:
             projects.IAMMember(
                 f"{name}-{role.split('/')[1]}",
@@ -141,6 +166,13 @@ class Deployer(pulumi.ComponentResource):
                 member=deployer,
                 opts=child,
             )
+        kms.CryptoKeyIAMMember(
+            f"{name}-uses-state-key",
+            crypto_key_id=args.state_key,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=deployer,
+            opts=child,
+        )
         artifactregistry.RepositoryIamMember(
             f"{name}-pushes-images",
             project=args.home_project,
@@ -148,6 +180,47 @@ class Deployer(pulumi.ComponentResource):
             repository=args.registry.repository_id,
             role="roles/artifactregistry.writer",
             member=deployer,
+            opts=child,
+        )
+        self.register_outputs({"email": self.account.email})
+
+
+@dataclass(frozen=True)
+class PreviewerArgs:
+    """Which environment, where its project is, and who may impersonate its previewer."""
+
+    environment: str
+    home_project: str
+    environment_project: str
+    principal_set: pulumi.Input[str]
+    state_key: pulumi.Input[str]  # the KMS key of the stack's secrets: decrypt only
+
+
+class Previewer(pulumi.ComponentResource):
+    """The read-only account of pull-request previews and drift checks. Trusted through the
+    non-prod pool, so a pull request's job can show prod's diff before anyone may deploy it."""
+
+    def __init__(
+        self, name: str, args: PreviewerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cloudrun-ml-rollouts:bootstrap:Previewer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.account = github_account(
+            name, args.home_project, "preview", args.environment, args.principal_set, child
+        )
+        for role in PREVIEWER_ROLES:
+            projects.IAMMember(
+                f"{name}-{role.split('/')[1]}",
+                project=args.environment_project,
+                role=role,
+                member=member(self.account.email),
+                opts=child,
+            )
+        kms.CryptoKeyIAMMember(
+            f"{name}-reads-state-key",
+            crypto_key_id=args.state_key,
+            role="roles/cloudkms.cryptoKeyDecrypter",
+            member=member(self.account.email),
             opts=child,
         )
         self.register_outputs({"email": self.account.email})

@@ -7,6 +7,8 @@
   rather than IAM conditions on object prefixes in a shared bucket, because listing objects
   (which Pulumi's backend does) is checked on the bucket, where a prefix condition cannot apply,
   and a misspelt prefix would fail open without a sound.
+- The Cloud KMS key that encrypts the secrets in that state (the stack's secrets provider): no
+  passphrase to share with CI, and only this environment's deployer and previewer may use it.
 - The Monitoring notification agent, which the environment's private uptime check invokes as;
   Google creates it lazily, so it is created here rather than assumed.
 """
@@ -14,10 +16,17 @@
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_gcp import projects, serviceaccount, storage
+from pulumi_gcp import kms, projects, serviceaccount, storage
 
-from environments.stack_settings import StackSettings, account_id, state_bucket_name
+from environments.stack_settings import (
+    STATE_KEY,
+    StackSettings,
+    account_id,
+    state_bucket_name,
+    state_key_ring_name,
+)
 
+KEY_ROTATION = f"{90 * 24 * 3600}s"
 ACCOUNTS = {
     "runtime": ("run", "Cloud Run runtime identity: reads its model bucket and secrets only."),
     "job": ("job", "Retraining job identity: reads and writes the model bucket only."),
@@ -82,6 +91,22 @@ class EnvironmentFoundation(pulumi.ComponentResource):
             stack.region,
             args.labels | {"environment": stack.environment},
             pulumi.ResourceOptions(parent=self),
+        )
+        # Key rings cannot be deleted, and a destroyed key loses the state's secrets: protected.
+        key_ring = kms.KeyRing(
+            f"{name}-state-key-ring",
+            name=state_key_ring_name(stack.environment),
+            project=stack.project,
+            location=stack.region,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        self.state_key = kms.CryptoKey(
+            f"{name}-state-key",
+            name=STATE_KEY,
+            key_ring=key_ring.id,
+            rotation_period=KEY_ROTATION,
+            labels=args.labels | {"environment": stack.environment},
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         self.monitoring_agent = projects.ServiceIdentity(
             f"{name}-monitoring-agent",

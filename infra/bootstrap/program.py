@@ -7,12 +7,19 @@ from pulumi_gcp import artifactregistry, projects
 
 from infra.artifact_registry import Registry, RegistryArgs
 from infra.bootstrap import settings as bootstrap_settings
-from infra.bootstrap.deployers import Deployer, DeployerArgs, projects_number
+from infra.bootstrap.deployers import (
+    Deployer,
+    DeployerArgs,
+    Previewer,
+    PreviewerArgs,
+    projects_number,
+)
 from infra.bootstrap.environment import EnvironmentArgs, EnvironmentFoundation, state_bucket
 from infra.bootstrap.trust import GitHubTrust, GitHubTrustArgs
 
 REQUIRED_APIS = (
     "artifactregistry.googleapis.com",
+    "cloudkms.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "iam.googleapis.com",
@@ -80,6 +87,21 @@ def bootstrap() -> dict[str, Any]:
                 principal_set=trust.principal_set(prod=environment == "prod"),
                 registry=registry.repository,
                 runtime_accounts=foundations[environment].accounts,
+                state_key=foundations[environment].state_key.id,
+            ),
+            opts=after_apis,
+        )
+        for environment, stack in sorted(stacks.items())
+    }
+    previewers = {
+        environment: Previewer(
+            f"previewer-{environment}",
+            PreviewerArgs(
+                environment=environment,
+                home_project=settings.project,
+                environment_project=stack.project,
+                principal_set=trust.principal_set(prod=False),
+                state_key=foundations[environment].state_key.id,
             ),
             opts=after_apis,
         )
@@ -109,6 +131,9 @@ def bootstrap() -> dict[str, Any]:
     }
     for environment, deployer in deployers.items():
         github_variables[f"GCP_DEPLOYER_{environment.upper()}"] = deployer.account.email
+        github_variables[f"GCP_PREVIEWER_{environment.upper()}"] = previewers[
+            environment
+        ].account.email
         github_variables[f"PULUMI_BACKEND_URL_{environment.upper()}"] = foundations[
             environment
         ].state_bucket.url

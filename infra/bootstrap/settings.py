@@ -7,9 +7,8 @@ from typing import Annotated, Any
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from environments.stack_settings import REGIONS, ConfigError, StackSettings, load_file
+from environments.stack_settings import ENVIRONMENTS, REGIONS, ConfigError, StackSettings, load_file
 
-ENVIRONMENTS = ("dev", "staging", "prod")
 ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 

@@ -7,7 +7,7 @@ pass. The GitHub-side check (`oidc.py`) does that from inside the job.
 
 import httpx
 
-from infra.bootstrap.deployers import DEPLOYER_ROLES, secret_role_id
+from infra.bootstrap.deployers import DEPLOYER_ROLES, PREVIEWER_ROLES, secret_role_id
 from infra.bootstrap.trust import attribute_condition, principal_set
 from infra.preflight.expectation import Expectation, Finding, error_text
 
@@ -17,7 +17,7 @@ CONDITIONAL_ROLE = "roles/resourcemanager.projectIamAdmin"
 
 
 def expected_condition(expected: Expectation) -> str:
-    prod = expected.environment == "prod"
+    prod = expected.prod_pool
     return attribute_condition(
         expected.repository,
         ref=expected.prod_ref if prod else None,
@@ -53,7 +53,9 @@ def check_impersonation(client: httpx.Client, expected: Expectation) -> Finding:
         f"{IAM}/projects/-/serviceAccounts/{expected.service_account}:getIamPolicy"
     )
     if response.status_code != 200:
-        return Finding(False, "impersonation", f"cannot read the deployer: {error_text(response)}")
+        return Finding(
+            False, "impersonation", f"cannot read the {expected.role}: {error_text(response)}"
+        )
     wanted = principal_set(expected.pool, expected.repository)
     holders = [
         member
@@ -71,8 +73,10 @@ def check_impersonation(client: httpx.Client, expected: Expectation) -> Finding:
     return Finding(True, "impersonation", f"{wanted} may impersonate {expected.service_account}")
 
 
-def deployer_roles(expected: Expectation) -> tuple[str, ...]:
-    """Every project-level role the bootstrap grants this environment's deployer."""
+def expected_roles(expected: Expectation) -> tuple[str, ...]:
+    """Every project-level role the bootstrap grants this environment's deployer or previewer."""
+    if expected.role == "previewer":
+        return PREVIEWER_ROLES
     secret_role = secret_role_id(expected.service_name, expected.environment)
     return (*DEPLOYER_ROLES, CONDITIONAL_ROLE, f"projects/{expected.project}/roles/{secret_role}")
 
@@ -90,7 +94,7 @@ def check_roles(client: httpx.Client, expected: Expectation) -> Finding:
         for binding in response.json().get("bindings", [])
         if member in binding.get("members", [])
     }
-    missing = [role for role in deployer_roles(expected) if role not in held]
+    missing = [role for role in expected_roles(expected) if role not in held]
     if missing:
         return Finding(
             False,
@@ -98,7 +102,7 @@ def check_roles(client: httpx.Client, expected: Expectation) -> Finding:
             f"{expected.service_account} lacks {', '.join(missing)} on {expected.project}: "
             "re-run `make bootstrap`",
         )
-    return Finding(True, "roles", f"every deployer role on {expected.project}")
+    return Finding(True, "roles", f"every {expected.role} role on {expected.project}")
 
 
 def check_from_workstation(expected: Expectation, client: httpx.Client) -> list[Finding]:

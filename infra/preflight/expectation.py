@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import yaml
@@ -12,6 +13,8 @@ from environments.stack_settings import load_file
 BOOTSTRAP_STACK = Path(__file__).resolve().parents[1] / "bootstrap" / "Pulumi.main.yaml"
 ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 BOOTSTRAP_PROJECT = "cloudrun-ml-rollouts-bootstrap"
+# Deployers change an environment (prod's only through the prod pool); previewers only read it.
+Role = Literal["deployer", "previewer"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,13 @@ class Expectation:
     service_account: str
     project: str
     service_name: str = "fraud-scorer"
+    role: Role = "deployer"
+    backend_url: str = ""
+
+    @property
+    def prod_pool(self) -> bool:
+        """Whether the identity is trusted only through the prod pool (prod's deployer)."""
+        return self.environment == "prod" and self.role == "deployer"
 
     @property
     def pool(self) -> str:
@@ -54,19 +64,24 @@ def error_text(response: httpx.Response) -> str:
 
 
 def expectation_for(
-    environment: str, environ: Mapping[str, str], bootstrap: Path = BOOTSTRAP_STACK
+    environment: str,
+    environ: Mapping[str, str],
+    bootstrap: Path = BOOTSTRAP_STACK,
+    role: Role = "deployer",
 ) -> Expectation:
     """What to expect, from the bootstrap stack file and the variables the bootstrap printed."""
     config = yaml.safe_load(bootstrap.read_text(encoding="utf-8"))["config"]
     key = BOOTSTRAP_PROJECT
     projects = dict(entry.split("=", 1) for entry in config[f"{key}:environmentProjects"])
-    suffix = "_PROD" if environment == "prod" else ""
+    suffix = "_PROD" if environment == "prod" and role == "deployer" else ""
     return Expectation(
         environment=environment,
         repository=config[f"{key}:githubRepository"],
         prod_ref=config.get(f"{key}:prodRef", "refs/heads/main"),
         provider=environ.get(f"GCP_WORKLOAD_IDENTITY_PROVIDER{suffix}", ""),
-        service_account=environ.get(f"GCP_DEPLOYER_{environment.upper()}", ""),
+        service_account=environ.get(f"GCP_{role.upper()}_{environment.upper()}", ""),
         project=projects[environment],
         service_name=load_file(environment, ENVIRONMENTS_DIR).service_name,
+        role=role,
+        backend_url=environ.get(f"PULUMI_BACKEND_URL_{environment.upper()}", ""),
     )

@@ -11,21 +11,32 @@ from typing import Any
 
 import httpx
 
-from infra.preflight.expectation import Expectation, Finding, error_text
+from infra.preflight.expectation import Expectation, Finding, Role, error_text
 
 STS_URL = "https://sts.googleapis.com/v1/token"
 IAM_CREDENTIALS = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts"
 RESOURCE_MANAGER = "https://cloudresourcemanager.googleapis.com/v1/projects"
-# A sample of what `pulumi up` of an environment does; each maps to one deployer role.
-REQUIRED_PERMISSIONS = (
-    "run.services.update",
-    "run.services.setIamPolicy",
-    "iam.serviceAccounts.actAs",
-    "iam.serviceAccounts.create",
-    "storage.buckets.update",
-    "monitoring.alertPolicies.update",
-    "cloudscheduler.jobs.update",
-)
+# A sample of what each identity's job does: for a deployer, `pulumi up` (each permission maps to
+# one deployer role); for a previewer, `pulumi preview --refresh` (reads, IAM policies included).
+REQUIRED_PERMISSIONS: dict[Role, tuple[str, ...]] = {
+    "deployer": (
+        "run.services.update",
+        "run.services.setIamPolicy",
+        "iam.serviceAccounts.actAs",
+        "iam.serviceAccounts.create",
+        "storage.buckets.update",
+        "monitoring.alertPolicies.update",
+        "cloudscheduler.jobs.update",
+    ),
+    "previewer": (
+        "resourcemanager.projects.get",
+        "run.services.get",
+        "run.services.getIamPolicy",
+        "storage.objects.get",
+        "storage.objects.list",
+        "monitoring.alertPolicies.get",
+    ),
+}
 
 
 def decode_claims(token: str) -> dict[str, Any]:
@@ -43,7 +54,7 @@ def check_claims(claims: Mapping[str, Any], expected: Expectation) -> list[Findi
             f"{expected.repository!r} (bootstrap `githubRepository`)",
         )
     ]
-    if expected.environment == "prod":
+    if expected.prod_pool:
         findings += [
             Finding(
                 claims.get("environment") == "prod",
@@ -80,7 +91,7 @@ def exchange(client: httpx.Client, token: str, expected: Expectation) -> tuple[s
     elif "audience" in text or "does not exist" in text or "not found" in text.lower():
         advice = (
             f"no provider {expected.provider!r}: set GCP_WORKLOAD_IDENTITY_PROVIDER"
-            f"{'_PROD' if expected.environment == 'prod' else ''} to the bootstrap output"
+            f"{'_PROD' if expected.prod_pool else ''} to the bootstrap output"
         )
     else:
         advice = "STS refused the token"
@@ -115,14 +126,14 @@ def check_permissions(client: httpx.Client, access: str, expected: Expectation) 
     response = client.post(
         f"{RESOURCE_MANAGER}/{expected.project}:testIamPermissions",
         headers={"Authorization": f"Bearer {access}"},
-        json={"permissions": list(REQUIRED_PERMISSIONS)},
+        json={"permissions": list(REQUIRED_PERMISSIONS[expected.role])},
     )
     if response.status_code != 200:
         return Finding(
             False, "permissions", f"cannot read {expected.project}: {error_text(response)}"
         )
     granted = set(response.json().get("permissions", []))
-    missing = [p for p in REQUIRED_PERMISSIONS if p not in granted]
+    missing = [p for p in REQUIRED_PERMISSIONS[expected.role] if p not in granted]
     detail = f"missing on {expected.project}: {', '.join(missing)} (re-run the bootstrap stack)"
     return Finding(not missing, "permissions", detail if missing else "all present")
 

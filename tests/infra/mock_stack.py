@@ -15,7 +15,6 @@ import yaml
 
 from environments.declared import declarations
 
-ENVIRONMENTS = ("dev", "staging", "prod")
 PULUMI_PROJECT = declarations().project
 ORGANIZATION = "organization"
 PROJECT_NUMBER = "123456789012"
@@ -65,6 +64,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs |= {"email": agent, "member": f"serviceAccount:{agent}"}
         elif args.typ == "gcp:storage/bucket:Bucket":
             outputs["url"] = f"gs://{args.inputs['name']}"
+        elif args.typ == "gcp:kms/keyRing:KeyRing":
+            ring = args.inputs
+            key_ring_id = f"projects/{ring['project']}/locations/{ring['location']}/keyRings/"
+            return key_ring_id + ring["name"], outputs
+        elif args.typ == "gcp:kms/cryptoKey:CryptoKey":
+            return f"{args.inputs['keyRing']}/cryptoKeys/{args.inputs['name']}", outputs
         elif args.typ.startswith("gcp:iam/workloadIdentityPool"):
             pools = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools"
             outputs["name"] = f"{pools}/{args.inputs['workloadIdentityPoolId']}"

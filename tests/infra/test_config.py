@@ -5,9 +5,16 @@ import pytest
 import yaml
 
 from environments.rollout_policy import load_policy
-from environments.stack_settings import ALL_KEYS, ConfigError, StackSettings, list_keys, load_file
+from environments.stack_settings import (
+    ALL_KEYS,
+    ENVIRONMENTS,
+    ConfigError,
+    StackSettings,
+    list_keys,
+    load_file,
+)
 from infra.config import load
-from tests.infra.mock_stack import ENVIRONMENTS, PULUMI_PROJECT, run_program, stack_config
+from tests.infra.mock_stack import PULUMI_PROJECT, run_program, stack_config
 
 ENVIRONMENTS_DIR = Path("environments")
 

@@ -1,9 +1,8 @@
 import pytest
 
-from environments.stack_settings import load_file
+from environments.stack_settings import ENVIRONMENTS, load_file
 from infra.revision import build_spec
 from service.settings import Settings
-from tests.infra.mock_stack import ENVIRONMENTS
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

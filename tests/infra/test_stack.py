@@ -7,9 +7,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from environments.stack_settings import load_file
+from environments.stack_settings import ENVIRONMENTS, load_file
 from infra.stack import deploy
-from tests.infra.mock_stack import ENVIRONMENTS, RecordingMocks, Run, run_program, stack_config
+from tests.infra.mock_stack import RecordingMocks, Run, run_program, stack_config
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 REGISTRY = "europe-west1-docker.pkg.dev/my-ml-shared/services"

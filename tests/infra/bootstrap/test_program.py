@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from infra.bootstrap.deployers import DEPLOYER_ROLES, GRANTABLE_ROLES
+from environments.stack_settings import ENVIRONMENTS, secrets_provider
+from infra.bootstrap.deployers import DEPLOYER_ROLES, GRANTABLE_ROLES, PREVIEWER_ROLES
 from infra.bootstrap.program import REQUIRED_APIS, bootstrap
 from infra.bootstrap.trust import attribute_condition
 from tests.infra.mock_stack import (
-    ENVIRONMENTS,
     PROJECT_NUMBER,
     RecordingMocks,
     Resource,
@@ -245,3 +245,59 @@ def test_a_bad_environment_list_is_explained() -> None:
 def test_the_condition_names_every_required_claim() -> None:
     assert attribute_condition("o/r") == "assertion.repository == 'o/r'"
     assert attribute_condition("o/r", ref="refs/heads/main", environment="prod").count("&&") == 2
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_previewers_only_read_their_own_project(shipped: Run, environment: str) -> None:
+    """Pull requests preview every environment, prod included, through the non-prod pool: the
+    identity they get can read, never write, and only its own environment's project."""
+    who = f"serviceAccount:preview-{environment}@my-ml-shared.iam.gserviceaccount.com"
+    grants = [r for r in shipped.mocks.resources if r.inputs.get("member") == who]
+    on_project = [g for g in grants if g.typ == "gcp:projects/iAMMember:IAMMember"]
+    assert {(g.inputs["project"], g.inputs["role"]) for g in on_project} == {
+        (f"my-ml-{environment}", role) for role in PREVIEWER_ROLES
+    }
+    on_key = [g for g in grants if g.typ == "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"]
+    assert [(g.inputs["cryptoKeyId"], g.inputs["role"]) for g in on_key] == [
+        (state_key(environment), "roles/cloudkms.cryptoKeyDecrypter")
+    ]
+    assert len(grants) == len(on_project) + len(on_key)
+    trusted = next(
+        r.inputs["member"]
+        for r in shipped.mocks.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.name == f"previewer-{environment}-github-impersonates"
+    )
+    assert "/workloadIdentityPools/github/attribute.repository/my-org/" in trusted
+    assert shipped.outputs["github_variables"][f"GCP_PREVIEWER_{environment.upper()}"] == (
+        f"preview-{environment}@my-ml-shared.iam.gserviceaccount.com"
+    )
+
+
+def state_key(environment: str) -> str:
+    return secrets_provider(f"my-ml-{environment}", "europe-west1", environment).removeprefix(
+        "gcpkms://"
+    )
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_stacks_secrets_are_encrypted_with_its_own_key(shipped: Run, environment: str) -> None:
+    """The stack's secrets provider is a KMS key in its own project, protected; only that
+    environment's deployer may encrypt with it (no passphrase is shared with CI)."""
+    keys = [
+        r.inputs for r in shipped.mocks.of_type("gcp:kms/cryptoKey:CryptoKey")
+        if r.inputs["keyRing"].startswith(f"projects/my-ml-{environment}/")
+        and f"/keyRings/pulumi-{environment}" in r.inputs["keyRing"]
+    ]  # fmt: skip
+    assert len(keys) == 1
+    assert keys[0]["rotationPeriod"] == "7776000s"
+    users = {
+        (g.inputs["member"], g.inputs["role"])
+        for g in shipped.mocks.of_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+        if g.inputs["cryptoKeyId"] == state_key(environment)
+    }
+    assert users == {
+        (f"serviceAccount:deploy-{environment}@my-ml-shared.iam.gserviceaccount.com",
+         "roles/cloudkms.cryptoKeyEncrypterDecrypter"),
+        (f"serviceAccount:preview-{environment}@my-ml-shared.iam.gserviceaccount.com",
+         "roles/cloudkms.cryptoKeyDecrypter"),
+    }  # fmt: skip

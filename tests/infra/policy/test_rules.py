@@ -5,9 +5,10 @@ from typing import Any
 import pytest
 from pulumi_policy import ResourceValidationArgs
 
+from environments.stack_settings import ENVIRONMENTS
 from infra.policy.rules import POLICIES
 from infra.stack import deploy
-from tests.infra.mock_stack import ENVIRONMENTS, PULUMI_PROJECT, Resource, run_program, stack_config
+from tests.infra.mock_stack import PULUMI_PROJECT, Resource, run_program, stack_config
 
 DEPLOY = {
     "RELEASE_ACTION": "deploy",

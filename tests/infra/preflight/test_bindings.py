@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from infra.preflight.bindings import check_from_workstation, deployer_roles, expected_condition
+from infra.preflight.bindings import check_from_workstation, expected_condition, expected_roles
 from infra.preflight.expectation import Expectation
 
 POOL = "projects/1/locations/global/workloadIdentityPools/github-prod"
@@ -25,7 +25,7 @@ DEPLOYER = f"serviceAccount:{EXPECTED.service_account}"
 def iam_api(
     provider: dict[str, Any] | None = None,
     impersonators: list[str] | None = None,
-    roles: tuple[str, ...] = deployer_roles(EXPECTED),
+    roles: tuple[str, ...] = expected_roles(EXPECTED),
 ) -> Callable[[httpx.Request], httpx.Response]:
     """IAM and Resource Manager answering for a correctly bootstrapped project, unless told."""
 
@@ -88,7 +88,7 @@ def test_a_deployer_trusting_the_wrong_pool_is_explained() -> None:
     assert PRINCIPAL in detail
 
 
-def test_missing_deployer_roles_are_listed() -> None:
+def test_missing_expected_roles_are_listed() -> None:
     detail = check(iam_api(roles=("roles/run.admin",)))["roles"]
     assert "roles/storage.admin" in detail
     assert "roles/resourcemanager.projectIamAdmin" in detail
