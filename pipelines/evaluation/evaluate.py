@@ -17,7 +17,7 @@ from pipelines.data import Dataset, DataSpec, generate, records
 from pipelines.evaluation.behaviour import behaviour_gate, robustness_gate
 from pipelines.evaluation.fairness import fairness_gate
 from pipelines.evaluation.latency import latency_gate
-from pipelines.evaluation.quality import quality_gate
+from pipelines.evaluation.quality import quality_figures, quality_gate
 from pipelines.evaluation.regression import regression_gate
 from pipelines.evaluation.verdict import GateResult, verdict
 from pipelines.frame_schema import validate_columns
@@ -93,5 +93,8 @@ def evaluate_model(
         _model(candidate_at, candidate),
         _model(champion_at, champion) if champion_at and champion else None,
         results,
+        quality_figures(data.labels, champion_scores, champion.threshold)
+        if champion and champion_scores is not None
+        else None,
     )
     return Evaluation(document, candidate, champion, data, scores, champion_scores)

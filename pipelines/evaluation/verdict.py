@@ -22,15 +22,20 @@ class GateResult:
 
 
 def verdict(
-    candidate: dict[str, Any], champion: dict[str, Any] | None, gates: list[GateResult]
+    candidate: dict[str, Any],
+    champion: dict[str, Any] | None,
+    gates: list[GateResult],
+    champion_quality: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The verdict document: passed only if every gate passed."""
+    """The verdict document: passed only if every gate passed. `champion_quality` holds the
+    champion's quality figures on the same rows, so readers can show deltas."""
     failed = [g.gate for g in gates if not g.passed]
     return {
         "passed": not failed,
         "failed_gates": failed,
         "candidate": candidate,
         "champion": champion,
+        "champion_quality": champion_quality,
         "gates": [asdict(g) for g in gates],
         "evaluated_at": datetime.now(UTC).isoformat(),
     }

@@ -8,6 +8,7 @@ import typer
 
 from environments.declared import ContractError
 from environments.rollout_policy import ENVIRONMENTS_DIR, PolicyError, load_policy
+from environments.stack_settings import ENVIRONMENTS
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.platform import Candidate, DeployError
 from pipelines.rollout.platforms.cloudrun.connect import connect
@@ -56,7 +57,6 @@ def local_down_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
         console.print(f"nothing of a local platform was running from {workdir}")
 
 
-CLOUD_ENVIRONMENTS = ("dev", "staging", "prod")
 EnvironmentOption = Annotated[
     str,
     typer.Option(help="local (processes on this machine), or dev, staging or prod (Cloud Run)."),
@@ -66,7 +66,7 @@ EnvironmentOption = Annotated[
 def _target(environment: str, workdir: Path) -> tuple[LocalPlatform | CloudRunPlatform, StateStore]:
     """The platform and the rollout record of an environment: Cloud Run for dev, staging and
     prod (its stack file names the project), processes in `workdir` for local."""
-    if environment not in CLOUD_ENVIRONMENTS:
+    if environment not in ENVIRONMENTS:
         return LocalPlatform(workdir), StateFile(workdir / STATE_FILE)
     try:
         return connect(environment)
@@ -98,6 +98,9 @@ def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
     fault_invert_scores: Annotated[
         bool, typer.Option(help="Local drill: a silently wrong model.")
     ] = False,
+    release_again: Annotated[
+        bool, typer.Option(help="Cloud: release an image and commit that were rolled back.")
+    ] = False,
 ) -> None:
     """Canary a candidate, locally or on Cloud Run; exit 0 if promoted, 1 if rolled back."""
     faults = {
@@ -109,7 +112,7 @@ def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
         )
         if value
     }
-    cloud = environment in CLOUD_ENVIRONMENTS
+    cloud = environment in ENVIRONMENTS
     if cloud and (faults or traffic_rps or revision):
         fail(
             "--fault-*, --traffic-rps and --revision drive the local platform only; on Cloud Run "
@@ -126,7 +129,7 @@ def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
     traffic = None
     try:
         if isinstance(platform, CloudRunPlatform):
-            candidate = platform.candidate(str(image), str(git_sha), model)
+            candidate = platform.candidate(str(image), str(git_sha), model, release_again)
         else:
             if not platform.running():
                 fail(f"no local platform in {workdir}: start one with `local-up`")

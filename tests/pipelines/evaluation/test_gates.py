@@ -54,6 +54,8 @@ def test_the_default_model_passes_every_gate_and_the_verdict_follows_the_schema(
         "data", "quality", "regression", "fairness", "behaviour", "robustness", "latency"
     ]  # fmt: skip
     assert document["passed"] == (document["failed_gates"] == [])
+    quality = next(g for g in document["gates"] if g["gate"] == "quality")
+    assert document["champion_quality"] == quality["figures"], "the champion is the same model"
     card = (tmp_path / "model_card.md").read_text(encoding="utf-8")
     assert "| fairness |" in card
     assert (tmp_path / "model_card.png").stat().st_size > 20_000

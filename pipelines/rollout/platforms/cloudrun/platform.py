@@ -62,10 +62,26 @@ class CloudRunPlatform:
     def recorded(self) -> RecordedRelease:
         return RecordedRelease.from_outputs(self.stack.outputs(), self.settings.environment)
 
-    def candidate(self, image: str, git_sha: str, model_dir: Path) -> Candidate:
+    def candidate(
+        self, image: str, git_sha: str, model_dir: Path, release_again: bool = False
+    ) -> Candidate:
         """The revision a deploy of `image` gets: the one in flight if it is this image (a
-        re-run resumes it), else the stack's next name."""
+        re-run resumes it), else the stack's next name. The image and commit that were just
+        rolled back are refused unless `release_again`: re-running a workflow must not release
+        what the gates or a person took back; a new commit or an explicit request does."""
         recorded = self.recorded()
+        last = recorded.candidate
+        if (
+            recorded.phase == "rolled_back"
+            and last
+            and (last.image, last.git_sha) == (image, git_sha)
+            and not release_again
+        ):
+            raise DeployError(
+                f"{last.name} ({image} from {git_sha[:7]}) was rolled back in "
+                f"{self.settings.environment}: push a fix, or release it again on purpose with "
+                "--release-again (the deploy workflow's `release_again` input)"
+            )
         flying = recorded.candidate if recorded.phase in IN_FLIGHT else None
         if flying and (flying.image, flying.git_sha) == (image, git_sha):
             name = flying.name

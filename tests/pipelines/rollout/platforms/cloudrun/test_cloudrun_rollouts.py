@@ -15,6 +15,7 @@ import pytest
 from environments.rollout_policy import load_policy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, stable_only
 from pipelines.rollout.controller import Controller, Listener
+from pipelines.rollout.platform import DeployError
 from pipelines.rollout.report import write_report
 from pipelines.rollout.state import RolloutState
 from pipelines.server_process import ServerProcess, free_port, service_process
@@ -262,3 +263,20 @@ def test_the_next_candidate_gets_the_next_name_and_a_rerun_of_a_finished_one_cha
     assert again.phase == "promoted"
     assert live(fake).tagged(CANDIDATE_TAG) is None
     assert fake.platform().candidate(image(1), STABLE_SHA, models["v1"]).name.endswith("-004")
+
+
+def test_what_was_rolled_back_is_not_released_again_by_a_rerun(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    """A re-run of the deploy workflow for the same commit must not undo the rollback; a new
+    image, or an explicit `--release-again`, may go out."""
+    fake = cloud(tmp_path, servers, candidate=Profile(error_rate=0.25))
+    assert roll_out(fake, models).phase == "rolled_back"
+    sha = HEALTHY.rsplit(":", 1)[1][:40]
+    with pytest.raises(
+        DeployError, match="was rolled back in dev: push a fix, or release it again"
+    ):
+        fake.platform().candidate(HEALTHY, sha, models["v2"])
+    again = fake.platform().candidate(HEALTHY, sha, models["v2"], release_again=True)
+    assert again.name.endswith("-003")
+    assert fake.platform().candidate(image(4), "4" * 40, models["v2"]).name.endswith("-003")
