@@ -9,9 +9,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from environments.declared import ContractError
 from environments.model_gates import GATES_FILE, GatesConfigError, load_gates
 from environments.stack_file import ENVIRONMENTS_DIR
+from environments.stack_settings import load_file
 from pipelines.data import DataSpec
+from pipelines.delivery import commands as delivery
 from pipelines.demo import run_demo
 from pipelines.evaluation.evaluate import evaluate_model
 from pipelines.evaluation.model_card import CARD_FILE, write_reports
@@ -63,9 +66,15 @@ def train_command(
     print(location)
 
 
-def _default_champion() -> str | None:
-    """The pinned production model, when there is a pin: what a candidate must not regress on."""
-    return load_pin(PIN_FILE).uri if PIN_FILE.is_file() else None
+NO_CHAMPION = "none"
+
+
+def _champion(choice: str | None) -> str | None:
+    """The model to compare with: the one named, none for "none", else the pinned production
+    model when there is a pin (what a candidate must not regress on)."""
+    if choice == NO_CHAMPION:
+        return None
+    return choice or (load_pin(PIN_FILE).uri if PIN_FILE.is_file() else None)
 
 
 @app.command("evaluate")
@@ -79,8 +88,8 @@ def evaluate_command(
     champion: Annotated[
         str | None,
         typer.Option(
-            help="Model to compare with: a folder or gs://… [default: the pinned production "
-            "model, when models/production.json exists]."
+            help="Model to compare with: a folder, gs://…, or none [default: the pinned "
+            "production model, when models/production.json exists]."
         ),
     ] = None,
     reports: Annotated[Path, typer.Option(help="Where the verdict and card go.")] = Path(
@@ -91,7 +100,7 @@ def evaluate_command(
     """Judge a model on every offline gate; exit 0 passed, 1 a gate failed, 2 bad input."""
     try:
         gates = load_gates(gates_file)
-        champion = champion or _default_champion()
+        champion = _champion(champion)
         with ExitStack() as models, console.status("evaluating") as status:
             status.update("fetching the models")
             candidate_at = models.enter_context(
@@ -183,12 +192,28 @@ def demo_command(
         raise typer.Exit(1)
 
 
+@app.command("image-repository")
+def image_repository_command(
+    environment: Annotated[str, typer.Option(help="dev, staging or prod.")] = "dev",
+) -> None:
+    """Where the service's image goes, as `host=` and `repository=` lines (for $GITHUB_OUTPUT):
+    the environment file's registry and the service's name."""
+    try:
+        settings = load_file(environment)
+    except ContractError as error:
+        fail(str(error))
+    print(f"host={settings.registry.split('/', 1)[0]}")
+    print(f"repository={settings.registry}/{settings.service_name}")
+
+
 for name, command in (
     ("local-up", commands.local_up_command),
     ("local-down", commands.local_down_command),
     ("rollout", commands.rollout_command),
     ("rollback", commands.rollback_command),
     ("status", commands.status_command),
+    ("pr-comment", delivery.pr_comment_command),
+    ("drift-issue", delivery.drift_issue_command),
 ):
     app.command(name)(command)
 

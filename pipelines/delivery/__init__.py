@@ -1,0 +1,1 @@
+"""Delivery through GitHub: the pull-request comment, drift issues, and what they summarise."""
