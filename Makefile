@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train evaluate model serve bench bench-rollout bench-hostile preview drift up rollout rollback bootstrap preflight pulumi-cli hooks clean
+.PHONY: demo test lint format train evaluate model serve bench bench-rollout bench-hostile preview drift up rollout rollback drill bootstrap preflight pulumi-cli hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
@@ -62,6 +62,9 @@ up: pulumi-cli $(UV)  ## apply ENV's stack with the policy pack; RELEASE_* varia
 
 rollout: pulumi-cli $(UV)  ## gated canary on Cloud Run in ENV of IMAGE (by digest), built from GIT_SHA with MODEL baked in
 	$(RUN) python -m pipelines rollout --environment $(ENV) --image "$(IMAGE)" --git-sha "$(GIT_SHA)" --model "$(MODEL)" $(if $(filter true,$(RELEASE_AGAIN)),--release-again)
+
+drill: pulumi-cli $(UV)  ## rollback drill in ENV (dev): its stable image again, ERROR_RATE of predictions failing; fails unless rolled back in time
+	$(RUN) python -m pipelines drill --environment $(ENV) --model "$(or $(MODEL),model)" $(if $(ERROR_RATE),--error-rate "$(ERROR_RATE)")
 
 rollback: pulumi-cli $(UV)  ## roll ENV back to its stable revision now, recording $$REASON
 	$(RUN) python -m pipelines rollback --environment $(ENV) --reason "$${REASON:-manual rollback}"

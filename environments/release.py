@@ -15,6 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+# The service's fault-injection settings (service/settings.py), which a rollback drill sets on
+# its candidate revision; `DRILL=true` beside them lets the service accept them outside development.
+FAULT_KEYS = ("FAULT_ERROR_RATE", "FAULT_LATENCY_MS", "FAULT_INVERT_SCORES")
+
 Phase = Literal["stable", "dark_launched", "canary", "promoted", "rolled_back"]
 Action = Literal["deploy", "canary", "promote", "rollback"]
 PHASES: tuple[Phase, ...] = ("stable", "dark_launched", "canary", "promoted", "rolled_back")

@@ -86,6 +86,7 @@ class StackSettings(BaseModel):
     labels: tuple[str, ...]
     alert_emails: tuple[str, ...]
     deletion_protection: bool
+    allow_drills: bool
     # A tag, not a digest: Google publishes the collector by version tag, and Cloud Run pins the
     # digest it resolves when a revision is created.
     metrics_collector_image: str
@@ -158,6 +159,8 @@ class StackSettings(BaseModel):
                 "cloud-run-gmp-sidecar (a version tag such as :1.7.0, or a digest), or a copy in "
                 f"{self.registry} by digest"
             )
+        if self.allow_drills and self.environment == "prod":
+            raise ValueError("allowDrills is true in prod: injected faults never reach prod users")
         if self.job_image and not self.job_command:
             raise ValueError("jobCommand is empty: say what the retraining job runs")
         return self

@@ -8,7 +8,7 @@ no traffic moved), and a run with one applies a single transition of the shared 
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from environments import traffic
 from environments.release import (
     ACTIONS,
+    FAULT_KEYS,
     PHASES,
     Action,
     Phase,
@@ -112,6 +113,8 @@ class ReleaseRequest:
     git_sha: str | None = None
     percent: int | None = None
     force: bool = False  # a canary percent off the environment's rolloutSteps, chosen by a person
+    # A rollback drill: faults the new revision serves with (where the environment allows drills)
+    faults: Mapping[str, str] = field(default_factory=dict[str, str])
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "ReleaseRequest | None":
@@ -124,13 +127,30 @@ class ReleaseRequest:
         percent = environ.get("RELEASE_PERCENT")
         if percent is not None and not percent.strip().isdigit():
             raise ReleaseError(f"RELEASE_PERCENT={percent!r} is not a whole number")
+        faults = drill_faults(environ.get("RELEASE_DRILL_FAULTS", ""))
+        if faults and action != "deploy":
+            raise ReleaseError("RELEASE_DRILL_FAULTS goes with RELEASE_ACTION=deploy only")
         return cls(
             action=action,  # pyright: ignore[reportArgumentType]  # checked against ACTIONS
             image=environ.get("RELEASE_IMAGE") or None,
             git_sha=environ.get("RELEASE_GIT_SHA") or None,
             percent=int(percent) if percent is not None else None,
             force=environ.get("RELEASE_FORCE", "").strip().lower() in TRUE,
+            faults=faults,
         )
+
+
+def drill_faults(text: str) -> dict[str, str]:
+    """`FAULT_ERROR_RATE=0.2,FAULT_LATENCY_MS=300` as the revision's environment, with the
+    `DRILL=true` that lets the service accept them outside development."""
+    pairs = [entry.strip().partition("=") for entry in text.split(",") if entry.strip()]
+    faults = {key.strip(): value.strip() for key, _, value in pairs}
+    if set(faults) - set(FAULT_KEYS) or not all(faults.values()):
+        raise ReleaseError(
+            f"RELEASE_DRILL_FAULTS={text!r}: give KEY=VALUE pairs separated by commas, "
+            f"keys among {', '.join(FAULT_KEYS)}"
+        )
+    return {**faults, "DRILL": "true"} if faults else {}
 
 
 def _new_revision(request: ReleaseRequest, service: str, sequence: int, spec: SpecFor) -> Revision:
@@ -141,11 +161,16 @@ def _new_revision(request: ReleaseRequest, service: str, sequence: int, spec: Sp
         )
     if not request.git_sha or not GIT_SHA.match(request.git_sha):
         raise ReleaseError(f"RELEASE_GIT_SHA={request.git_sha!r} must be a lowercase hex commit")
+    built = spec(request.git_sha)
+    if request.faults:
+        built = built.model_copy(
+            update={"env": dict(sorted({**built.env, **request.faults}.items()))}
+        )
     return Revision(
         name=revision_name(service, request.git_sha, sequence),
         image=request.image,
         git_sha=request.git_sha,
-        spec=spec(request.git_sha),
+        spec=built,
     )
 
 

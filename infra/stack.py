@@ -52,6 +52,11 @@ def resolve_release(
     """
     if request and request.image:
         _check_registry(request.image, settings, "RELEASE_IMAGE")
+    if request and request.faults and not settings.allow_drills:
+        raise ReleaseError(
+            f"RELEASE_DRILL_FAULTS in {settings.environment}: injected faults are released only "
+            "where the environment file sets allowDrills: true (dev)"
+        )
     recorded = ReleaseState.from_output(previous) if previous else None
     for revision in recorded.serving if recorded else ():
         _check_registry(revision.image, settings, f"the recorded image of {revision.name},")

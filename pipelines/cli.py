@@ -212,6 +212,7 @@ for name, command in (
     ("rollout", commands.rollout_command),
     ("rollback", commands.rollback_command),
     ("status", commands.status_command),
+    ("drill", commands.drill_command),
     ("pr-comment", delivery.pr_comment_command),
     ("drift-issue", delivery.drift_issue_command),
 ):

@@ -58,8 +58,10 @@ class Settings(BaseSettings):
     LOG_ALL_REQUESTS: bool = False
     SLOW_REQUEST_MS: Annotated[float, Field(gt=0)] = 500.0
 
-    # Fault injection for rollback drills (service/faults.py); refused outside development.
-    # FAULT_ERROR_RATE fails that share of single predictions with a 500.
+    # Fault injection for rollback drills (service/faults.py); refused outside development, except
+    # in a drill's revision (DRILL=true, which infra sets only where allowDrills is true) and never
+    # in prod. FAULT_ERROR_RATE fails that share of single predictions with a 500.
+    DRILL: bool = False
     FAULT_ERROR_RATE: Annotated[float, Field(ge=0, le=1)] = 0.0
     FAULT_LATENCY_MS: Annotated[float, Field(ge=0, le=60_000)] = 0.0
     FAULT_INVERT_SCORES: bool = False
@@ -68,10 +70,11 @@ class Settings(BaseSettings):
     def _no_faults_outside_development(self) -> "Settings":
         """An injected fault must never reach a real environment, whatever a deploy sets."""
         faults = self.FAULT_ERROR_RATE or self.FAULT_LATENCY_MS or self.FAULT_INVERT_SCORES
-        if faults and self.ENVIRONMENT != "development":
+        drill = self.DRILL and self.ENVIRONMENT != "prod"
+        if faults and self.ENVIRONMENT != "development" and not drill:
             raise ValueError(
-                f"fault injection (FAULT_*) is only allowed when ENVIRONMENT=development, "
-                f"not {self.ENVIRONMENT}: unset the FAULT_ variables"
+                f"fault injection (FAULT_*) is only allowed when ENVIRONMENT=development, or in a "
+                f"drill outside prod, not {self.ENVIRONMENT}: unset the FAULT_ variables"
             )
         return self
 

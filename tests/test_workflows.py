@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from environments.stack_settings import load_file
 from pipelines.cli import app
 from pipelines.rollout.plan import cloud_plan
 
@@ -46,7 +47,8 @@ def cli_commands() -> set[str]:
 
 def test_there_are_workflows() -> None:
     assert {p.name for p in FILES} >= {
-        "pull-request.yml", "deploy.yml", "deploy-environment.yml", "rollback.yml", "drift.yml"
+        "pull-request.yml", "deploy.yml", "deploy-environment.yml", "rollback.yml", "drift.yml",
+        "drill.yml",
     }  # fmt: skip
 
 
@@ -156,6 +158,16 @@ def test_rollback_and_drift_are_one_command_each() -> None:
     drift = load(WORKFLOWS / "drift.yml")
     assert drift["on"]["schedule"]
     assert drift["jobs"]["drift"]["env"]["AS"] == "previewer"
+
+
+def test_the_drill_runs_where_drills_are_allowed_and_queues_behind_its_rollouts() -> None:
+    job = load(WORKFLOWS / "drill.yml")["jobs"]["drill"]
+    environment = job["environment"]
+    assert load_file(environment).allow_drills
+    assert job["concurrency"] == {"group": f"rollout-{environment}", "cancel-in-progress": False}
+    assert job["timeout-minutes"] * 60 >= cloud_plan(environment).worst_case_to_rollback_seconds
+    names = [step.get("run") for step in job["steps"]]
+    assert names.index("make preflight") < names.index("make model") < names.index("make drill")
 
 
 def test_the_toolchain_matches_the_makefile() -> None:

@@ -8,8 +8,10 @@ import typer
 
 from environments.declared import ContractError
 from environments.rollout_policy import ENVIRONMENTS_DIR, PolicyError, load_policy
-from environments.stack_settings import ENVIRONMENTS
+from environments.stack_settings import ENVIRONMENTS, load_file
 from pipelines.rollout.controller import Controller
+from pipelines.rollout.drill import DEFAULT_ERROR_RATE, drill_candidate, drill_verdict
+from pipelines.rollout.plan import cloud_plan
 from pipelines.rollout.platform import Candidate, DeployError
 from pipelines.rollout.platforms.cloudrun.connect import connect
 from pipelines.rollout.platforms.cloudrun.platform import CloudRunPlatform
@@ -116,7 +118,8 @@ def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
     if cloud and (faults or traffic_rps or revision):
         fail(
             "--fault-*, --traffic-rps and --revision drive the local platform only; on Cloud Run "
-            "real users are the traffic and the stack names the revision"
+            "real users are the traffic and the stack names the revision (a rollback drill on "
+            "Cloud Run: `python -m pipelines drill`)"
         )
     if cloud and not (image and git_sha):
         fail(f"a rollout in {environment} needs --image (by digest) and --git-sha")
@@ -148,6 +151,41 @@ def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
     console.print(f"{state.phase.replace('_', ' ')}: {summary.reason}")
     console.print(f"report: {reports / state.candidate}.md")
     raise typer.Exit(0 if state.phase == "promoted" else 1)
+
+
+def drill_command(
+    environment: Annotated[str, typer.Option(help="An environment whose file sets allowDrills.")],
+    model: Annotated[
+        Path, typer.Option(help="The model the stable image serves (the golden checks' reference).")
+    ] = Path("model"),
+    error_rate: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Share of predictions the drill fails.")
+    ] = DEFAULT_ERROR_RATE,
+    reports: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/rollouts"),
+) -> None:
+    """Rollback drill: release the stable image with injected errors; exit 0 only if the
+    controller rolls it back within the policy's worst case, 1 if not."""
+    try:
+        settings = load_file(environment)
+        policy = load_policy(environment)
+    except (ContractError, PolicyError) as error:
+        fail(str(error))
+    if not settings.allow_drills:
+        fail(f"environments/Pulumi.{environment}.yaml does not allow drills (allowDrills: true)")
+    platform, store = _target(environment, DEFAULT_WORKDIR)
+    if not isinstance(platform, CloudRunPlatform):
+        fail(f"{environment} is not a Cloud Run environment: drills run on the cloud platform")
+    try:
+        candidate = drill_candidate(platform, model, error_rate)
+        console.print(f"drill: {candidate.name} serves the stable image, failing {error_rate:.0%}")
+        state, _ = execute(platform, policy, candidate, store, reports, console, environment)
+    except DeployError as error:
+        fail(str(error))
+    passed, why = drill_verdict(state, cloud_plan(environment))
+    console.print(
+        f"[{'green' if passed else 'red'}]drill {'passed' if passed else 'FAILED'}:[/] {why}"
+    )
+    raise typer.Exit(0 if passed else 1)
 
 
 def rollback_command(

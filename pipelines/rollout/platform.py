@@ -25,7 +25,8 @@ class MetricsError(RuntimeError):
 @dataclass(frozen=True)
 class Candidate:
     """What a platform is asked to deploy: a revision name, the model it serves (for the golden
-    checks), its settings (local) or the image and commit it is built from (cloud)."""
+    checks), its settings (local; on the cloud only a drill's FAULT_* settings), and the image and
+    commit it is built from (cloud)."""
 
     name: str
     model_dir: Path

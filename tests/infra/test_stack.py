@@ -397,3 +397,34 @@ def test_the_outputs_link_the_dashboard_of_the_environment() -> None:
     url = outputs["dashboard_url"]
     assert url.startswith("https://console.cloud.google.com/monitoring/dashboards/custom/")
     assert url.endswith(f"?project={load_file('staging').project}")
+
+
+def candidate_env(run_result: Run) -> dict[str, str]:
+    template = run_result.mocks.one(SERVICE).inputs["template"]
+    return {e["name"]: e.get("value") for e in template["containers"][0]["envs"]}
+
+
+def test_a_drill_releases_its_faults_in_dev_only() -> None:
+    """The weekly drill's candidate carries the injected faults, recorded with the revision;
+    staging and prod refuse them before anything changes."""
+    drill = release_env("deploy", 2) | {"RELEASE_DRILL_FAULTS": "FAULT_ERROR_RATE=0.2"}
+    first = run("dev", release_env("deploy", 1))
+    faulty = run("dev", drill, first.outputs)
+    recorded = faulty.outputs["release"]["candidate"]["spec"]["env"]
+    assert (recorded["FAULT_ERROR_RATE"], recorded["DRILL"]) == ("0.2", "true")
+    assert "FAULT_ERROR_RATE" not in faulty.outputs["release"]["stable"]["spec"]["env"]
+    for environment in ("staging", "prod"):
+        stable = run(environment, release_env("deploy", 1))
+        with pytest.raises(ValueError, match="allowDrills: true"):
+            run(environment, drill, stable.outputs)
+    with pytest.raises(ValueError, match="keys among FAULT_ERROR_RATE"):
+        run("dev", release_env("deploy", 2) | {"RELEASE_DRILL_FAULTS": "LOG_LEVEL=DEBUG"})
+    with pytest.raises(ValueError, match="RELEASE_ACTION=deploy only"):
+        run("dev", release_env("rollback") | {"RELEASE_DRILL_FAULTS": "FAULT_ERROR_RATE=1"})
+
+
+def test_drills_are_refused_in_the_prod_file() -> None:
+    config = stack_config(Path("environments/Pulumi.prod.yaml"))
+    config["cloudrun-ml-rollouts:allowDrills"] = "true"
+    with pytest.raises(ValueError, match="allowDrills is true in prod"):
+        run("prod", release_env("deploy", 1), config=config)

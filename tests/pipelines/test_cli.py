@@ -88,6 +88,13 @@ def test_local_drills_are_refused_in_a_cloud_environment(model_dir: Path) -> Non
     )  # fmt: skip
     assert result.exit_code == 2
     assert "drive the local platform only" in said(result)
+    assert "pipelines drill" in said(result)
+
+
+def test_a_cloud_drill_runs_only_where_the_environment_file_allows_it(model_dir: Path) -> None:
+    result = runner.invoke(app, ["drill", "--environment", "staging", "--model", str(model_dir)])
+    assert result.exit_code == 2
+    assert "Pulumi.staging.yaml does not allow drills (allowDrills: true)" in said(result)
 
 
 def test_a_cloud_command_without_credentials_says_how_to_get_them(
@@ -100,6 +107,7 @@ def test_a_cloud_command_without_credentials_says_how_to_get_them(
     for command in (
         ["status", "--environment", "prod"],
         ["rollback", "--environment", "prod"],
+        ["drill", "--environment", "dev", "--model", str(model_dir)],
         ["rollout", "--model", str(model_dir), "--environment", "prod", "--image", IMAGE,
          "--git-sha", "2" * 40],
     ):  # fmt: skip

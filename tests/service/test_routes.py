@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from environments.release import FAULT_KEYS
 from service.app import create_app
 from service.schemas import Transaction
 from service.settings import Settings
@@ -198,3 +199,14 @@ def test_injected_faults_fail_single_predictions_and_invert_scores(
 def test_faults_are_refused_outside_development() -> None:
     with pytest.raises(ValueError, match="only allowed when ENVIRONMENT=development"):
         Settings(ENVIRONMENT="staging", GIT_SHA="abc", FAULT_LATENCY_MS=100)
+
+
+def test_a_drill_may_inject_faults_anywhere_but_prod() -> None:
+    drill = Settings(ENVIRONMENT="dev", GIT_SHA="abc", DRILL=True, FAULT_ERROR_RATE=0.2)
+    assert drill.FAULT_ERROR_RATE == 0.2
+    with pytest.raises(ValueError, match="or in a drill outside prod, not prod"):
+        Settings(ENVIRONMENT="prod", GIT_SHA="abc", DRILL=True, FAULT_ERROR_RATE=0.2)
+
+
+def test_the_drill_settings_infra_sets_are_the_services_own() -> None:
+    assert set(FAULT_KEYS) | {"DRILL"} <= set(Settings.model_fields)

@@ -74,6 +74,7 @@ class CloudRunPlatform:
         if (
             recorded.phase == "rolled_back"
             and last
+            and not last.drill
             and (last.image, last.git_sha) == (image, git_sha)
             and not release_again
         ):
@@ -97,7 +98,9 @@ class CloudRunPlatform:
         if recorded.phase in IN_FLIGHT and _recorded_candidate(recorded) == revision.name:
             return  # an earlier run deployed it
         check_no_drift(self.read_traffic(), recorded.split())
-        self.stack.transition("deploy", image=revision.image, git_sha=revision.git_sha)
+        self.stack.transition(
+            "deploy", image=revision.image, git_sha=revision.git_sha, faults=revision.env
+        )
         deployed = _recorded_candidate(self.recorded())
         if deployed != revision.name:
             raise DeployError(

@@ -66,14 +66,17 @@ class PulumiStack:
         git_sha: str | None = None,
         percent: int | None = None,
         force: bool = False,
+        faults: Mapping[str, str] | None = None,
     ) -> None:
-        """Apply one release transition; the program refuses one that does not fit, whole."""
+        """Apply one release transition; the program refuses one that does not fit, whole.
+        `faults` are a drill's (FAULT_* settings of the new revision)."""
         release = {
             "RELEASE_ACTION": action,
             "RELEASE_IMAGE": image or "",
             "RELEASE_GIT_SHA": git_sha or "",
             "RELEASE_PERCENT": "" if percent is None else str(percent),
             "RELEASE_FORCE": "true" if force else "",
+            "RELEASE_DRILL_FAULTS": ",".join(f"{k}={v}" for k, v in sorted((faults or {}).items())),
         }
         self._up({k: v for k, v in release.items() if v})
 

@@ -8,21 +8,38 @@ reads the phase, the revisions and the split from it, and ignores what only the 
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from environments.release import Phase
+from environments.release import FAULT_KEYS, Phase
 from environments.traffic import TrafficSplit, of_release
 from pipelines.rollout.platform import DeployError
 
 
 class RecordedRevision(BaseModel):
-    """A revision the stack deployed: its name, and the image and commit it was built from."""
+    """A revision the stack deployed: its name, the image and commit it was built from, and its
+    environment (a drill's revision carries `DRILL=true` there)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     name: str
     image: str
     git_sha: str
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env_from_spec(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "spec" in data:
+            return {**data, "env": (data["spec"] or {}).get("env", {})}
+        return data
+
+    @property
+    def drill(self) -> bool:
+        return self.env.get("DRILL") == "true"
+
+    @property
+    def faults(self) -> dict[str, str]:
+        return {key: value for key, value in self.env.items() if key in FAULT_KEYS}
 
 
 class RecordedRelease(BaseModel):

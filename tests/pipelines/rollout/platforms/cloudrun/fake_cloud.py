@@ -14,7 +14,7 @@ import re
 import stat
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -125,18 +125,25 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
         )
 
     # --- users --------------------------------------------------------------------------------
-    def _images(self) -> dict[str, str]:
+    def _profiles(self) -> dict[str, Profile]:
+        """Each revision behaves as its image does, unless a drill injected errors into it."""
         release = self.world["outputs"].get("release") or {}
-        revisions = [release.get("stable"), release.get("candidate")]
-        return {r["name"]: r["image"] for r in revisions if r}
+        revisions = [r for r in (release.get("stable"), release.get("candidate")) if r]
+        profiles = {}
+        for revision in revisions:
+            profile = self.profiles.get(revision["image"], Profile())
+            if rate := revision["spec"]["env"].get("FAULT_ERROR_RATE"):
+                profile = replace(profile, error_rate=float(rate))
+            profiles[revision["name"]] = profile
+        return profiles
 
     def sleep(self, seconds: float) -> None:
         """Time passes; users send requests along the live split; the collector scrapes."""
-        images = self._images()
+        profiles = self._profiles()
         self.clock.now += seconds
         for target in self.world["live"]:
             revision, share = target["revision"], target["percent"] / 100
-            profile = self.profiles.get(images.get(revision, ""), Profile())
+            profile = profiles.get(revision, Profile())
             history = self.series[revision]
             last = history[-1][1] if history else defaultdict(float)
             served = self.users_per_second * seconds * share
@@ -220,7 +227,9 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
         tagged = {
             fake_pulumi.tag_url(t["tag"]): t["revision"] for t in self.world["live"] if t["tag"]
         }
-        return httpx.Client(base_url=self.servers[self._images()[tagged[url]]], timeout=10)
+        release = self.world["outputs"]["release"]
+        images = {r["name"]: r["image"] for r in (release["stable"], release.get("candidate")) if r}
+        return httpx.Client(base_url=self.servers[images[tagged[url]]], timeout=10)
 
     # --- Cloud Storage ----------------------------------------------------------------------
     def _storage(self, request: httpx.Request) -> httpx.Response:

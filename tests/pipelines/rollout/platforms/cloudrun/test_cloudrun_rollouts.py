@@ -15,6 +15,8 @@ import pytest
 from environments.rollout_policy import load_policy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, stable_only
 from pipelines.rollout.controller import Controller, Listener
+from pipelines.rollout.drill import drill_candidate, drill_verdict
+from pipelines.rollout.plan import cloud_plan
 from pipelines.rollout.platform import DeployError
 from pipelines.rollout.report import write_report
 from pipelines.rollout.state import RolloutState
@@ -280,3 +282,46 @@ def test_what_was_rolled_back_is_not_released_again_by_a_rerun(
     again = fake.platform().candidate(HEALTHY, sha, models["v2"], release_again=True)
     assert again.name.endswith("-003")
     assert fake.platform().candidate(image(4), "4" * 40, models["v2"]).name.endswith("-003")
+
+
+def test_a_drill_releases_the_stable_image_with_errors_and_passes_when_rolled_back(
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+) -> None:
+    fake = FakeCloud(tmp_path, {}, {**servers, image(1): servers[HEALTHY]})  # v2 serves as v1
+    platform = fake.platform()
+    controller = Controller(
+        platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep
+    )
+    state = controller.rollout(drill_candidate(platform, models["v2"], error_rate=0.2))
+    passed, why = drill_verdict(state, cloud_plan("dev"))
+    assert passed, why
+    assert state.first_canary_at is not None, "the errors were caught by the canary's gates"
+    assert "error_rate: candidate error rate 20.00%" in state.reason, state.reason
+    release = fake.world["outputs"]["release"]
+    assert release["phase"] == "rolled_back"
+    assert release["candidate"]["image"] == release["stable"]["image"] == image(1)
+    assert release["candidate"]["spec"]["env"]["FAULT_ERROR_RATE"] == "0.2"
+    assert release["candidate"]["spec"]["env"]["DRILL"] == "true"
+    assert live(fake) == canary(STABLE, release["candidate"]["name"], 0)
+    assert fake.platform().candidate(image(1), STABLE_SHA, models["v2"]).name.endswith("-003"), (
+        "a drill's rollback does not block releasing that image again"
+    )
+
+
+def test_a_drill_passes_only_if_rolled_back_within_the_plans_worst_case() -> None:
+    plan = cloud_plan("dev")
+    limit = plan.worst_case_to_rollback_seconds
+    state = RolloutState(
+        rollout_id="r", environment="dev", stable="a", candidate="b", candidate_model_dir="m",
+        phase="rolled_back", started_at=0, reason="error_rate: 20% over 1%", first_canary_at=10,
+    )  # fmt: skip
+    on_time = state.model_copy(update={"back_on_stable_at": 70.0})
+    assert drill_verdict(on_time, plan) == (
+        True, f"rolled back 60 s after its first user request (limit {limit:.0f} s)"
+    )  # fmt: skip
+    late = state.model_copy(update={"back_on_stable_at": 10 + limit + 1})
+    assert drill_verdict(late, plan)[0] is False
+    before_users = state.model_copy(update={"first_canary_at": None, "back_on_stable_at": 5.0})
+    assert drill_verdict(before_users, plan)[0] is True
+    promoted = on_time.model_copy(update={"phase": "promoted"})
+    assert "did not catch it" in drill_verdict(promoted, plan)[1]
