@@ -6,10 +6,10 @@ import sys
 
 from pydantic import ValidationError
 
-from service.app import create_app
+from service.app import create_app, load_models
 from service.artifact import ArtifactError
 from service.logs import configure_logging
-from service.model import ScoringModel, SelfTestError
+from service.model import SelfTestError
 from service.server import serve
 from service.settings import Settings
 
@@ -25,13 +25,12 @@ def main() -> int:
         return 2
     configure_logging(settings.LOG_LEVEL)
     try:
-        model = ScoringModel.load(settings.MODEL_DIR)
-        model.self_test()
+        models = load_models(settings)
     except (ArtifactError, SelfTestError) as error:
         logging.getLogger("service").critical("refusing to start: %s", error)
         return 2
     serve(
-        create_app(settings, model),
+        create_app(settings, models),
         settings.HOST,
         settings.PORT,
         settings.HEADER_READ_TIMEOUT_S,

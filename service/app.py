@@ -9,52 +9,83 @@ from fastapi.exceptions import RequestValidationError
 
 from service.batcher import MicroBatcher
 from service.errors import InvalidBodyError, validation_error_response
+from service.events import EventLog
+from service.experiments import Experiment
 from service.faults import Faults
 from service.metrics import ServiceMetrics
 from service.middleware import RequestMiddleware
 from service.model import ScoringModel
 from service.routes import router
-from service.runtime import Runtime
+from service.runtime import Arm, Runtime
 from service.settings import Settings
 
 logger = logging.getLogger("service")
 
 
-def create_app(settings: Settings | None = None, model: ScoringModel | None = None) -> FastAPI:
-    """Build the app; settings default to the environment, the model to MODEL_DIR at start-up.
+def load_models(settings: Settings) -> tuple[ScoringModel, ScoringModel | None]:
+    """The champion and, with an experiment, the challenger: each verified and self-tested."""
+    champion = ScoringModel.load(settings.MODEL_DIR)
+    champion.self_test()
+    challenger_dir = settings.EXPERIMENT_CHALLENGER_DIR
+    if settings.EXPERIMENT_NAME is None or challenger_dir is None:
+        return champion, None
+    challenger = ScoringModel.load(challenger_dir)
+    challenger.self_test()
+    return champion, challenger
 
-    `python -m service` passes a model it already verified, so a bad artifact stops the process
+
+def create_app(
+    settings: Settings | None = None,
+    models: tuple[ScoringModel, ScoringModel | None] | None = None,
+    events: EventLog | None = None,
+) -> FastAPI:
+    """Build the app; settings default to the environment, the models to MODEL_DIR (and the
+    experiment's challenger) at start-up.
+
+    `python -m service` passes models it already verified, so a bad artifact stops the process
     with one clear line before uvicorn starts.
     """
     settings = settings if settings is not None else Settings()
     metrics = ServiceMetrics(revision=settings.K_REVISION)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
-        scoring = model if model is not None else ScoringModel.load(settings.MODEL_DIR)
+    def arm(model: ScoringModel) -> Arm:
         batcher = MicroBatcher(
-            scoring.score_rows,
+            model.score_rows,
             max_rows=settings.MICROBATCH_MAX_ROWS,
             max_wait_s=settings.MICROBATCH_MAX_WAIT_MS / 1000,
             on_batch=metrics.batch_rows.observe,
         )
-        runtime = Runtime(settings, scoring, batcher, metrics, Faults.from_settings(settings))
-        app.state.runtime = runtime
         metrics.model_info.labels(
-            scoring.version, scoring.metadata.sha256, settings.GIT_SHA, settings.K_REVISION
+            model.version, model.metadata.sha256, settings.GIT_SHA, settings.K_REVISION
         ).set(1)
-        score = scoring.self_test()
-        await batcher.start()
+        return Arm(model, batcher)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
+        champion, challenger = models if models is not None else load_models(settings)
+        arms = [arm(champion)] + ([arm(challenger)] if challenger is not None else [])
+        runtime = Runtime(
+            settings, champion, arms[0].batcher, metrics, Faults.from_settings(settings),
+            events or EventLog(settings.K_REVISION, enabled=settings.EVENTS),
+            experiment=_experiment(settings) if challenger is not None else None,
+            challenger=arms[1] if challenger is not None else None,
+        )  # fmt: skip
+        app.state.runtime = runtime
+        for each in arms:
+            await each.batcher.start()
         runtime.ready = True
         logger.info(
-            "serving model %s (self-test score %.4f)", scoring.version, score,
-            extra={"model_version": scoring.version, "revision": settings.K_REVISION},
+            "serving model %s%s", champion.version,
+            f" (experiment {settings.EXPERIMENT_NAME}: challenger {challenger.version})"
+            if challenger is not None else "",
+            extra={"model_version": champion.version, "revision": settings.K_REVISION},
         )  # fmt: skip
         try:
             yield
         finally:
             runtime.ready = False
-            await batcher.stop()
+            for each in arms:
+                await each.batcher.stop()
 
     app = FastAPI(
         title="Fraud scoring service",
@@ -67,3 +98,11 @@ def create_app(settings: Settings | None = None, model: ScoringModel | None = No
     app.add_exception_handler(InvalidBodyError, validation_error_response)
     app.include_router(router)
     return app
+
+
+def _experiment(settings: Settings) -> Experiment | None:
+    if settings.EXPERIMENT_NAME is None:
+        return None
+    return Experiment(
+        settings.EXPERIMENT_NAME, settings.EXPERIMENT_SALT, settings.EXPERIMENT_ALLOCATION
+    )

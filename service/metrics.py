@@ -59,6 +59,10 @@ class ServiceMetrics:
             "model_batch_rows", "Rows per model call after micro-batching.",
             buckets=_BATCH_BUCKETS, registry=r,
         )  # fmt: skip
+        self._variants = Counter(
+            "experiment_predictions", "Scored transactions by experiment and assigned variant.",
+            ["experiment", "variant"], registry=r,
+        )  # fmt: skip
         self.model_info = Gauge(
             "model_info", "The model this instance serves (value is always 1).",
             ["model_version", "model_sha256", "git_sha", "revision"], registry=r,
@@ -67,6 +71,9 @@ class ServiceMetrics:
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self._requests.labels(route, method, str(status), self.revision).inc()
         self._latency.labels(route, self.revision).observe(seconds)
+
+    def observe_variant(self, experiment: str, variant: str | None, rows: int) -> None:
+        self._variants.labels(experiment, variant or "unassigned").inc(rows)
 
     def observe_scores(
         self, scores: npt.NDArray[np.float64], threshold: float, margin: float

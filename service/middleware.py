@@ -16,10 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logs import trace_field
 from service.metrics import ServiceMetrics
+from service.schemas import REQUEST_ID_PATTERN
 from service.settings import Settings
 
 logger = logging.getLogger("service.requests")
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_VALID_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 def _headers(scope: Scope) -> dict[str, str]:

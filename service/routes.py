@@ -1,18 +1,27 @@
-"""The HTTP endpoints: predictions, probes, version and metrics."""
+"""The HTTP endpoints: predictions, feedback, probes, version and metrics."""
 
 from typing import Annotated
 
-import numpy as np
-import numpy.typing as npt
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.body_limits import LimitedJsonRoute
+from service.events import Served
+from service.experiments import user_pseudonym
 from service.faults import InjectedFaultError
 from service.features import encode_transactions
 from service.metrics import low_confidence
 from service.runtime import Runtime
-from service.schemas import BatchPrediction, BatchRequest, Prediction, Score, Transaction, Version
+from service.schemas import (
+    BatchPrediction,
+    BatchRequest,
+    Feedback,
+    FeedbackReceipt,
+    Prediction,
+    Score,
+    Transaction,
+    Version,
+)
 
 router = APIRouter(route_class=LimitedJsonRoute)
 
@@ -27,42 +36,78 @@ def _request_id(request: Request) -> str:
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
+UserIdHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-User-Id",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="The end user: the experiment's assignment unit, recorded only as a pseudonym.",
+    ),
+]
+
+
+def _served(runtime: Runtime, request_id: str, route: str, user_id: str | None) -> Served:
+    """Which arm serves this request, and how the events will name it."""
+    experiment = runtime.experiment
+    variant = experiment.variant(user_id) if experiment else None
+    model = runtime.arm(variant).model
+    key = runtime.settings.user_hash_key
+    return Served(
+        request_id=request_id,
+        route=route,
+        model_version=model.version,
+        threshold=model.threshold,
+        experiment=experiment.name if experiment else None,
+        variant=variant if user_id else None,
+        user=user_pseudonym(key, user_id) if user_id and key else None,
+    )
 
 
 async def _score(
-    runtime: Runtime, transactions: list[Transaction], single: bool
-) -> npt.NDArray[np.float64]:
+    runtime: Runtime, served: Served, transactions: list[Transaction], single: bool
+) -> list[Score]:
+    """Score with the arm `served` names, record the metrics and one event per transaction."""
     try:
         await runtime.faults.before_prediction(single)
     except InjectedFaultError as error:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(error)) from error
-    scores = await runtime.batcher.score(encode_transactions(transactions))
-    return runtime.faults.scores(scores)
-
-
-def _scores(runtime: Runtime, probabilities: npt.NDArray[np.float64]) -> list[Score]:
-    threshold = runtime.model.threshold
-    margin = runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
+    arm = runtime.arm(served.variant)
+    probabilities = runtime.faults.scores(
+        await arm.batcher.score(encode_transactions(transactions))
+    )
+    threshold, margin = served.threshold, runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
     runtime.metrics.observe_scores(probabilities, threshold, margin)
+    if served.experiment:
+        runtime.metrics.observe_variant(served.experiment, served.variant, len(transactions))
+    scores = probabilities.tolist()
+    decisions = [p >= threshold for p in scores]
+    runtime.events.predictions(served, scores, decisions)
     unsure = low_confidence(probabilities, threshold, margin).tolist()
     return [
-        Score(fraud_probability=p, is_fraud=p >= threshold, low_confidence=u)
-        for p, u in zip(probabilities.tolist(), unsure, strict=True)
+        Score(fraud_probability=p, is_fraud=d, low_confidence=u)
+        for p, d, u in zip(scores, decisions, unsure, strict=True)
     ]
 
 
 @router.post("/v1/predict", tags=["predictions"])
 async def predict(
-    transaction: Transaction, runtime: RuntimeDep, request_id: RequestIdDep
+    transaction: Transaction,
+    runtime: RuntimeDep,
+    request_id: RequestIdDep,
+    user_id: UserIdHeader = None,
 ) -> Prediction:
-    """Score one transaction."""
-    probabilities = await _score(runtime, [transaction], single=True)
-    (score,) = _scores(runtime, probabilities)
+    """Score one transaction (with an experiment on, by the model the user is assigned)."""
+    served = _served(runtime, request_id, "predict", user_id)
+    (score,) = await _score(runtime, served, [transaction], single=True)
     return Prediction(
         **score.model_dump(),
         request_id=request_id,
-        model_version=runtime.model.version,
-        threshold=runtime.model.threshold,
+        model_version=served.model_version,
+        threshold=served.threshold,
+        experiment=served.experiment,
+        variant=served.variant,
     )
 
 
@@ -72,20 +117,38 @@ async def predict(
     responses={413: {"description": "More instances than BATCH_MAX_INSTANCES, or body too large."}},
 )
 async def predict_batch(
-    batch: BatchRequest, runtime: RuntimeDep, request_id: RequestIdDep
+    batch: BatchRequest,
+    runtime: RuntimeDep,
+    request_id: RequestIdDep,
+    user_id: UserIdHeader = None,
 ) -> BatchPrediction:
     """Score up to BATCH_MAX_INSTANCES transactions in one call, answered in request order.
 
     The instance count is checked before any instance is validated, and validation stops at the
-    first invalid instance, whose errors the 422 lists.
+    first invalid instance, whose errors the 422 lists. Feedback names an instance by its
+    position (`item`).
     """
-    probabilities = await _score(runtime, batch.instances, single=False)
+    served = _served(runtime, request_id, "batch", user_id)
     return BatchPrediction(
         request_id=request_id,
-        model_version=runtime.model.version,
-        threshold=runtime.model.threshold,
-        predictions=_scores(runtime, probabilities),
+        model_version=served.model_version,
+        threshold=served.threshold,
+        experiment=served.experiment,
+        variant=served.variant,
+        predictions=await _score(runtime, served, batch.instances, single=False),
     )
+
+
+@router.post("/v1/feedback", tags=["feedback"], status_code=status.HTTP_202_ACCEPTED)
+async def feedback(body: Feedback, runtime: RuntimeDep) -> FeedbackReceipt:
+    """Record the true outcome of a scored transaction (a confirmed fraud or a cleared one).
+
+    Accepted, not checked against the predictions: the service keeps no state, so a request id
+    it never answered is recorded and left out by the analysis, which also counts only the first
+    outcome per request id and item. Sending the same outcome again is therefore harmless.
+    """
+    runtime.events.feedback(body.request_id, body.item, body.is_fraud)
+    return FeedbackReceipt(request_id=body.request_id, item=body.item)
 
 
 @router.get("/healthz", tags=["probes"])

@@ -1,21 +1,42 @@
-"""What a running app holds: settings, the verified model, the batcher, metrics, readiness."""
+"""What a running app holds: settings, the verified models, batchers, metrics, events, readiness."""
 
 from dataclasses import dataclass
 
 from service.batcher import MicroBatcher
+from service.events import EventLog
+from service.experiments import Experiment, Variant
 from service.faults import Faults
 from service.metrics import ServiceMetrics
 from service.model import ScoringModel
 from service.settings import Settings
 
 
+@dataclass(frozen=True)
+class Arm:
+    """One model and the batcher that feeds it."""
+
+    model: ScoringModel
+    batcher: MicroBatcher
+
+
 @dataclass
 class Runtime:
-    """Built by the lifespan before the first request; `ready` turns false again while draining."""
+    """Built by the lifespan before the first request; `ready` turns false again while draining.
+
+    `model` and `batcher` are the champion's; with an experiment, `challenger` is the other arm.
+    """
 
     settings: Settings
     model: ScoringModel
     batcher: MicroBatcher
     metrics: ServiceMetrics
     faults: Faults
+    events: EventLog
+    experiment: Experiment | None = None
+    challenger: Arm | None = None
     ready: bool = False
+
+    def arm(self, variant: Variant | None) -> Arm:
+        if variant == "challenger" and self.challenger is not None:
+            return self.challenger
+        return Arm(self.model, self.batcher)

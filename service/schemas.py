@@ -21,6 +21,9 @@ Country = Literal[
     "US", "CA", "MX", "BR", "GB", "IE", "FR", "DE", "ES", "IT", "NL", "PL", "NG", "IN", "JP", "AU"
 ]
 
+# Request ids the service accepts from X-Request-ID, and feedback must name.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+
 EXAMPLE_TRANSACTION: JsonDict = {
     "amount": 42.5,
     "merchant_category": "grocery",
@@ -112,6 +115,10 @@ class Prediction(Score):
     request_id: str
     model_version: str
     threshold: float
+    experiment: str | None = Field(None, description="The running experiment, if any.")
+    variant: str | None = Field(
+        None, description="The user's arm (champion or challenger); null without X-User-Id."
+    )
 
 
 class BatchPrediction(BaseModel):
@@ -120,7 +127,37 @@ class BatchPrediction(BaseModel):
     request_id: str
     model_version: str
     threshold: float
+    experiment: str | None = None
+    variant: str | None = None
     predictions: list[Score]
+
+
+class Feedback(BaseModel):
+    """The true outcome of one scored transaction, named by the answer's request id."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={"examples": [{"request_id": "4f0c2a9e", "is_fraud": True}]},
+    )
+
+    request_id: Annotated[
+        str,
+        Field(pattern=REQUEST_ID_PATTERN, description="The prediction's request_id."),
+    ]
+    item: Annotated[
+        int, Field(ge=0, le=10_000, description="The transaction's position in a batch; 0 alone.")
+    ] = 0
+    is_fraud: Annotated[bool, Field(description="Confirmed fraud (true) or cleared (false).")]
+
+
+class FeedbackReceipt(BaseModel):
+    """What was recorded."""
+
+    request_id: str
+    item: int
+    recorded: bool = True
 
 
 class Version(BaseModel):

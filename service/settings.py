@@ -4,7 +4,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "dev", "staging", "prod"]
@@ -65,6 +65,48 @@ class Settings(BaseSettings):
     FAULT_ERROR_RATE: Annotated[float, Field(ge=0, le=1)] = 0.0
     FAULT_LATENCY_MS: Annotated[float, Field(ge=0, le=60_000)] = 0.0
     FAULT_INVERT_SCORES: bool = False
+
+    # Events (service/events.py): one JSON line per prediction and per feedback on stdout, which
+    # Cloud Logging routes to BigQuery and the local analysis reads with DuckDB.
+    EVENTS: bool = True
+    # The key of the users' pseudonyms in events (X-User-Id is never recorded as sent). Outside
+    # development it comes from Secret Manager (secretEnv) and an experiment needs it.
+    USER_HASH_KEY: SecretStr | None = None
+    # A/B experiment (service/experiments.py): this revision holds the champion (MODEL_DIR) and
+    # the challenger, and serves each user one of them by a salted hash of X-User-Id.
+    EXPERIMENT_NAME: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
+    EXPERIMENT_SALT: str = ""
+    EXPERIMENT_ALLOCATION: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    EXPERIMENT_CHALLENGER_DIR: Path | None = None
+
+    @property
+    def user_hash_key(self) -> bytes | None:
+        """The pseudonym key; a fixed one in development, so local runs need no secret."""
+        if self.USER_HASH_KEY is not None:
+            return self.USER_HASH_KEY.get_secret_value().encode()
+        return b"development" if self.ENVIRONMENT == "development" else None
+
+    @model_validator(mode="after")
+    def _complete_experiment(self) -> "Settings":
+        """Half an experiment would serve one model while the events claim a test is running."""
+        if self.EXPERIMENT_NAME is None:
+            return self
+        needs = {
+            "EXPERIMENT_SALT (at least 8 characters)": len(self.EXPERIMENT_SALT) >= 8,
+            "EXPERIMENT_CHALLENGER_DIR (the challenger's model folder)": (
+                self.EXPERIMENT_CHALLENGER_DIR is not None
+            ),
+            "USER_HASH_KEY (from Secret Manager outside development)": (
+                self.user_hash_key is not None
+            ),
+        }
+        missing = [need for need, met in needs.items() if not met]
+        if missing:
+            raise ValueError(
+                f"experiment {self.EXPERIMENT_NAME} needs {', '.join(missing)}; "
+                "or unset EXPERIMENT_NAME"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_faults_outside_development(self) -> "Settings":

@@ -18,8 +18,9 @@ def test_predict_returns_a_complete_verdict(
     body = response.json()
     assert set(body) == {
         "fraud_probability", "is_fraud", "low_confidence",
-        "request_id", "model_version", "threshold",
+        "request_id", "model_version", "threshold", "experiment", "variant",
     }  # fmt: skip
+    assert (body["experiment"], body["variant"]) == (None, None)
     assert 0 <= body["fraud_probability"] <= 1
     assert body["is_fraud"] == (body["fraud_probability"] >= body["threshold"])
     assert body["model_version"] == "v1"

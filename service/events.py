@@ -1,0 +1,86 @@
+"""Prediction and feedback events: one JSON line each on stdout, the service's only record.
+
+The service stays stateless: in Google Cloud a log sink routes these lines to BigQuery, locally the
+revisions' log files are the table (pipelines/experiments/events.py reads both with one SQL).
+The keys are Cloud Logging's structured-log format: `severity` and `time` are lifted into the log
+entry, the rest lands in `jsonPayload`. A line is written and flushed in one call, so a killed
+process loses no event it answered for.
+"""
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+from service.experiments import Variant
+
+EVENT_VERSION = 1
+EventKind = Literal["prediction", "feedback"]
+
+
+def _stdout(line: bytes) -> None:
+    sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()
+
+
+@dataclass(frozen=True)
+class Served:
+    """Who was served what: the same for every item of one request."""
+
+    request_id: str
+    route: str
+    model_version: str
+    threshold: float
+    experiment: str | None = None
+    variant: Variant | None = None
+    user: str | None = None  # the pseudonym, never the id as sent
+
+
+@dataclass
+class EventLog:
+    """Writes events for one revision; `write` is stdout unless a test captures the lines."""
+
+    revision: str
+    enabled: bool = True
+    write: Callable[[bytes], None] = field(default=_stdout)
+
+    def predictions(
+        self, served: Served, scores: Sequence[float], decisions: Sequence[bool]
+    ) -> None:
+        if not self.enabled:
+            return
+        base = self._base("prediction") | {
+            "request_id": served.request_id,
+            "route": served.route,
+            "model_version": served.model_version,
+            "threshold": served.threshold,
+            "experiment": served.experiment,
+            "variant": served.variant,
+            "user": served.user,
+        }
+        self.write(
+            b"".join(
+                orjson.dumps(base | {"item": item, "score": score, "decision": decision}) + b"\n"
+                for item, (score, decision) in enumerate(zip(scores, decisions, strict=True))
+            )
+        )
+
+    def feedback(self, request_id: str, item: int, is_fraud: bool) -> None:
+        if not self.enabled:
+            return
+        entry = self._base("feedback") | {
+            "request_id": request_id, "item": item, "is_fraud": is_fraud,
+        }  # fmt: skip
+        self.write(orjson.dumps(entry) + b"\n")
+
+    def _base(self, kind: EventKind) -> dict[str, Any]:
+        return {
+            "severity": "INFO",
+            "time": datetime.now(UTC).isoformat(),
+            "event": kind,
+            "event_version": EVENT_VERSION,
+            "revision": self.revision,
+        }
