@@ -15,10 +15,13 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train evaluate model serve bench bench-rollout bench-hostile preview drift up rollout rollback drill bootstrap preflight pulumi-cli hooks clean
+.PHONY: demo test lint format train evaluate model serve experiment-demo bench bench-rollout bench-hostile preview drift up rollout rollback drill bootstrap preflight pulumi-cli hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
+
+experiment-demo: $(UV)  ## a local A/B test over real HTTP: simulated users, a win, then an A/A run with no decision
+	$(RUN) python -m pipelines experiment-demo
 
 test: $(UV)  ## the whole test suite with a coverage floor; "no tests ran" (pytest exit 5) fails
 	$(RUN) pytest --cov --cov-report=term; rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest ran no tests" >&2; exit $$rc

@@ -18,6 +18,7 @@ from pipelines.delivery import commands as delivery
 from pipelines.demo import run_demo
 from pipelines.evaluation.evaluate import evaluate_model
 from pipelines.evaluation.model_card import CARD_FILE, write_reports
+from pipelines.experiments import commands as experiments
 from pipelines.frame_schema import SchemaError
 from pipelines.model_location import local_model, publish_to
 from pipelines.model_registry import DEFAULT_REGISTRY, RegistryError, resolve
@@ -215,8 +216,10 @@ for name, command in (
     ("drill", commands.drill_command),
     ("pr-comment", delivery.pr_comment_command),
     ("drift-issue", delivery.drift_issue_command),
+    ("experiment-demo", experiments.experiment_demo_command),
 ):
     app.command(name)(command)
+app.add_typer(experiments.app, name="experiment")
 
 
 def main() -> None:

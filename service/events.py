@@ -36,7 +36,7 @@ class Served:
     threshold: float
     experiment: str | None = None
     variant: Variant | None = None
-    user: str | None = None  # the pseudonym, never the id as sent
+    user_hash: str | None = None  # the pseudonym, never the id as sent
 
 
 @dataclass
@@ -45,7 +45,7 @@ class EventLog:
 
     revision: str
     enabled: bool = True
-    write: Callable[[bytes], None] = field(default=_stdout)
+    write: Callable[[bytes], object] = field(default=_stdout)
 
     def predictions(
         self, served: Served, scores: Sequence[float], decisions: Sequence[bool]
@@ -59,7 +59,7 @@ class EventLog:
             "threshold": served.threshold,
             "experiment": served.experiment,
             "variant": served.variant,
-            "user": served.user,
+            "user_hash": served.user_hash,
         }
         self.write(
             b"".join(

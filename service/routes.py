@@ -61,7 +61,7 @@ def _served(runtime: Runtime, request_id: str, route: str, user_id: str | None) 
         threshold=model.threshold,
         experiment=experiment.name if experiment else None,
         variant=variant if user_id else None,
-        user=user_pseudonym(key, user_id) if user_id and key else None,
+        user_hash=user_pseudonym(key, user_id) if user_id and key else None,
     )
 
 

@@ -104,7 +104,7 @@ def test_each_user_gets_their_arm_and_the_events_say_so(
     assert first["score"] == answers[users[0]]["fraud_probability"]
     assert (first["revision"], first["route"]) == ("rev-1", "predict")
     assert users[0] not in lines[0].decode(), "the user id is recorded only as a pseudonym"
-    assert len({e["user"] for e in recorded}) == len(users)
+    assert len({e["user_hash"] for e in recorded}) == len(users)
     metrics = ab_client.get("/metrics").text
     assert (
         'experiment_predictions_total{experiment="threshold-test",variant="challenger"}' in metrics
@@ -117,7 +117,11 @@ def test_without_a_user_id_the_champion_serves_and_the_request_is_unassigned(
     body = ab_client.post("/v1/predict", json=transaction).json()
     assert (body["model_version"], body["variant"]) == ("v1", None)
     (event,) = events(lines)
-    assert (event["variant"], event["user"], event["experiment"]) == (None, None, EXPERIMENT.name)
+    assert (event["variant"], event["user_hash"], event["experiment"]) == (
+        None,
+        None,
+        EXPERIMENT.name,
+    )
 
 
 def test_a_batch_is_one_arm_with_one_event_per_transaction(

@@ -1,0 +1,1 @@
+"""Online experiments: events as tables, A/B statistics, interleaving, analysis and the demo."""

@@ -1,0 +1,80 @@
+"""The verdict on constructed event logs with a known effect, and the local run end to end."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from environments.experiment import ExperimentPlan
+from pipelines.experiments.analysis import analyze
+from pipelines.experiments.demo import run_experiment_demo
+from pipelines.experiments.events import LogFiles
+from pipelines.experiments.report import write_report
+from pipelines.terminal import console
+from service.events import EventLog, Served
+from service.experiments import Experiment
+
+PLAN = ExperimentPlan(name="exp", minimum_effect=0.05)
+
+
+def write_log(path: Path, caught: dict[str, float], users: int, seed: int) -> Path:
+    """Users assigned as the service assigns them; each sends two frauds, which their arm
+    catches with the given probability."""
+    rng = np.random.default_rng(seed)
+    experiment = Experiment("exp", "salt-salt", 0.5)
+    with path.open("wb") as handle:
+        events = EventLog("rev", write=handle.write)
+        for n in range(users):
+            user = f"u{n}"
+            variant = experiment.variant(user)
+            flags = [rng.random() < caught[variant] for _ in range(2)]
+            events.predictions(
+                Served(f"r{n}", "batch", "v1", 0.3, "exp", variant, user), [0.5, 0.5], flags
+            )
+            events.feedback(f"r{n}", 0, is_fraud=True)
+            events.feedback(f"r{n}", 1, is_fraud=True)
+    return path
+
+
+def test_a_better_challenger_wins_and_the_report_says_so(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "a.log", {"champion": 0.5, "challenger": 0.62}, 1500, seed=1)
+    analysis = analyze(LogFiles([log]), PLAN)
+    assert analysis.decision == "win", analysis.reason
+    assert analysis.exit_code == 0
+    low, high = analysis.comparison.interval
+    assert low < 0.12 < high, "the interval covers the true effect"
+    assert not analysis.sample_ratio.mismatch
+    report = write_report(analysis, tmp_path / "reports")
+    assert "# Experiment exp: win" in report.read_text()
+    document = json.loads(report.with_suffix(".json").read_text())
+    assert document["decision"] == "win"
+    assert document["plan"]["planned_size"] > 0
+    assert report.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_a_worse_challenger_loses(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "a.log", {"champion": 0.6, "challenger": 0.45}, 1500, seed=2)
+    analysis = analyze(LogFiles([log]), PLAN)
+    assert (analysis.decision, analysis.exit_code) == ("loss", 1)
+
+
+def test_equal_arms_give_no_decision(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "a.log", {"champion": 0.55, "challenger": 0.55}, 1500, seed=3)
+    analysis = analyze(LogFiles([log]), PLAN)
+    assert (analysis.decision, analysis.exit_code) == ("no decision", 3)
+
+
+def test_a_skewed_split_voids_even_a_large_difference(tmp_path: Path) -> None:
+    """The analysis is told the challenger has 20% of users; the service gave it half."""
+    log = write_log(tmp_path / "a.log", {"champion": 0.5, "challenger": 0.7}, 1500, seed=4)
+    analysis = analyze(LogFiles([log]), PLAN.model_copy(update={"allocation": 0.2}))
+    assert analysis.decision == "no decision"
+    assert analysis.reason.startswith("sample ratio mismatch")
+
+
+@pytest.mark.integration
+def test_the_local_run_finds_the_win_and_no_difference_in_the_aa_run(tmp_path: Path) -> None:
+    decisions = run_experiment_demo(tmp_path / "work", tmp_path / "reports", console)
+    assert decisions == {"challenger-wins": "win", "a-a": "no decision"}
+    assert (tmp_path / "reports" / "a-a.md").is_file()
