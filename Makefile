@@ -38,8 +38,9 @@ train: $(UV)  ## train a model and publish it to artifacts/registry
 evaluate: $(UV)  ## every offline model gate on the registry's latest model, against the pinned one (CHAMPION=none: alone); reports/model/verdict.json and model_card.md
 	$(RUN) python -m pipelines evaluate $(if $(CHAMPION),--champion "$(CHAMPION)")
 
-model: $(UV)  ## the pinned production model (models/production.json), verified, into ./model for the image build
+model: $(UV)  ## the pinned production model (models/production.json), verified, into ./model for the image build; an experiment's challenger (models/challenger.json) into ./challenger
 	$(RUN) python -m pipelines fetch-model
+	if [ -f models/challenger.json ]; then $(RUN) python -m pipelines fetch-model --pin-file models/challenger.json --destination challenger; else rm -rf challenger && mkdir challenger; fi
 
 serve: $(UV)  ## serve the latest model on 127.0.0.1:$${PORT:-8000}, training one if none exists
 	$(RUN) python -m pipelines serve

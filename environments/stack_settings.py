@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from environments.declared import ContractError, declarations
+from environments.experiment import ExperimentPlan
 from environments.rollout_policy import STACK_KEYS, RolloutPolicy, nest_stack_keys
 from environments.stack_file import ENVIRONMENTS_DIR, read_stack_file
 
@@ -87,6 +88,15 @@ class StackSettings(BaseModel):
     alert_emails: tuple[str, ...]
     deletion_protection: bool
     allow_drills: bool
+    events_retention_days: Annotated[int, Field(ge=1, le=3650)]
+    # Flat keys, as Pulumi's config types allow; `experiment` is them as one plan.
+    experiment_name: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9-]{0,62})?$")]
+    experiment_salt: str
+    experiment_allocation: float
+    experiment_metric: str
+    experiment_minimum_effect: float
+    experiment_baseline: float
+    experiment_alpha: float
     # A tag, not a digest: Google publishes the collector by version tag, and Cloud Run pins the
     # digest it resolves when a revision is created.
     metrics_collector_image: str
@@ -163,7 +173,46 @@ class StackSettings(BaseModel):
             raise ValueError("allowDrills is true in prod: injected faults never reach prod users")
         if self.job_image and not self.job_command:
             raise ValueError("jobCommand is empty: say what the retraining job runs")
+        if self.experiment_name:
+            self._check_experiment()
         return self
+
+    def _check_experiment(self) -> None:
+        """A running experiment needs its plan to be valid, a salt, and the pseudonym key."""
+        try:
+            self.experiment  # noqa: B018  # validates the plan
+        except ValidationError as error:
+            problems = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in error.errors())
+            raise ValueError(f"experiment {self.experiment_name}: {problems}") from None
+        if len(self.experiment_salt) < 8:
+            raise ValueError(
+                f"experimentSalt must have at least 8 characters while {self.experiment_name} runs"
+            )
+        if "USER_HASH_KEY" not in self.secret_refs:
+            raise ValueError(
+                f"experiment {self.experiment_name} records users by a keyed hash: add "
+                f"USER_HASH_KEY={self.service_name}-user-hash-key to secretEnv (a Secret Manager "
+                "secret of 32 random bytes)"
+            )
+
+    @property
+    def experiment(self) -> ExperimentPlan | None:
+        """The running experiment's plan, or None."""
+        if not self.experiment_name:
+            return None
+        return ExperimentPlan.model_validate({
+            "name": self.experiment_name,
+            "metric": self.experiment_metric,
+            "allocation": self.experiment_allocation,
+            "alpha": self.experiment_alpha,
+            "minimum_effect": self.experiment_minimum_effect,
+            "baseline": self.experiment_baseline,
+        })  # fmt: skip
+
+    @property
+    def events_dataset(self) -> str:
+        """The BigQuery dataset the log sink fills (infra/events.py); ids take no dashes."""
+        return f"{self.service_name.replace('-', '_')}_events"
 
     @property
     def label_map(self) -> dict[str, str]:

@@ -80,16 +80,28 @@ class RevisionSpec(BaseModel):
         return sorted(name for name in mine if mine[name] != theirs[name])
 
 
+# Where the image holds the pinned challenger (service/Dockerfile), beside the champion.
+CHALLENGER_DIR = "/app/challenger"
+
+
 def container_env(settings: StackSettings, git_sha: str) -> dict[str, str]:
     """The service's environment (tests check it against the service's own Settings, so the
     program stays free of the service's code)."""
-    return {
+    env = {
         "ENVIRONMENT": settings.environment,
         "SERVICE_NAME": settings.service_name,
         "GIT_SHA": git_sha,
         "GOOGLE_CLOUD_PROJECT": settings.project,
         "LOG_LEVEL": settings.log_level,
     }
+    if plan := settings.experiment:
+        env |= {
+            "EXPERIMENT_NAME": plan.name,
+            "EXPERIMENT_SALT": settings.experiment_salt,
+            "EXPERIMENT_ALLOCATION": str(plan.allocation),
+            "EXPERIMENT_CHALLENGER_DIR": CHALLENGER_DIR,
+        }
+    return env
 
 
 def build_spec(settings: StackSettings, git_sha: str) -> RevisionSpec:

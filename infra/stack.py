@@ -13,6 +13,7 @@ import pulumi
 from environments.stack_settings import IMAGE_BY_DIGEST, StackSettings
 from infra import config
 from infra.cloud_run import CloudRunService, CloudRunServiceArgs
+from infra.events import Events, EventsArgs
 from infra.identity import Identities, IdentityArgs
 from infra.jobs import RetrainingJob, RetrainingJobArgs
 from infra.monitoring import Monitoring, MonitoringArgs
@@ -94,6 +95,7 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         opts=pulumi.ResourceOptions(depends_on=[identities]),
     )
     watch = Monitoring("monitoring", MonitoringArgs(settings, service.service.name, service.url))
+    events = Events("events", EventsArgs(settings))
     if settings.job_image:
         RetrainingJob(
             "retraining",
@@ -117,6 +119,7 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "dashboard_url": watch.dashboard_url,
         "registry": settings.registry,
         "model_bucket": models.bucket.name,
+        "events_dataset": events.dataset.dataset_id,
         "runtime_service_account": identities.service_account,
         "secrets_in_use": identities.secrets,
     }

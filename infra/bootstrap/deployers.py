@@ -27,6 +27,8 @@ DEPLOYER_ROLES = (
     "roles/storage.admin",  # the model bucket and its IAM; this environment's Pulumi state
     "roles/monitoring.editor",  # alert policies, uptime checks, dashboards, channels
     "roles/cloudscheduler.admin",  # the retraining schedule
+    "roles/bigquery.dataOwner",  # the events dataset and its grant to the log sink
+    "roles/logging.configWriter",  # the log sink that routes events into that dataset
 )
 # Read-only: `pulumi preview` (state, the program's lookups) and `--refresh` (every resource and
 # its IAM policy). No role here can change anything or read a secret's value.

@@ -19,6 +19,7 @@ from infra.bootstrap.trust import GitHubTrust, GitHubTrustArgs
 
 REQUIRED_APIS = (
     "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
     "cloudkms.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",

@@ -3,15 +3,20 @@
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
+from google.auth import exceptions
 from pydantic import ValidationError
 
+from environments.declared import ContractError
 from environments.experiment import ExperimentPlan
+from environments.stack_settings import load_file
 from pipelines.experiments.ab_test import users_needed
 from pipelines.experiments.analysis import analyze
 from pipelines.experiments.demo import run_experiment_demo
-from pipelines.experiments.events import EventsError, LogFiles
+from pipelines.experiments.events import BigQueryEvents, EventsError, EventStore, LogFiles
 from pipelines.experiments.report import write_report
+from pipelines.rollout.platforms.cloudrun.google_auth import AccessToken
 from pipelines.terminal import console, fail
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments: size one, analyze one.")
@@ -34,31 +39,62 @@ def size_command(
     print(needed)
 
 
+def events_store(environment: str | None, logs: list[Path]) -> EventStore:
+    """The revisions' log files here, or the environment's BigQuery dataset."""
+    if bool(environment) == bool(logs):
+        raise EventsError("give either --log files (local) or --environment (BigQuery)")
+    if logs:
+        return LogFiles(logs)
+    settings = load_file(str(environment))
+    try:
+        token = AccessToken()
+    except exceptions.GoogleAuthError as error:
+        raise EventsError(
+            f"no Google credentials ({error}): `gcloud auth application-default login`"
+        ) from error
+    http = httpx.Client(auth=token, timeout=90)
+    return BigQueryEvents(http, settings.project, settings.events_dataset, settings.region)
+
+
+def experiment_plan(
+    environment: str | None, name: str, overrides: dict[str, object]
+) -> ExperimentPlan:
+    """The environment file's plan when it names this experiment, else the defaults; options
+    given on the command line win (to restate the plan of an experiment that has ended)."""
+    running = load_file(environment).experiment if environment else None
+    base = running if running and running.name == name else ExperimentPlan(name=name)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return ExperimentPlan.model_validate(base.model_dump() | given)
+
+
 @app.command("analyze")
 def analyze_command(  # pylint: disable=too-many-arguments,too-many-positional-arguments
-    name: Annotated[str, typer.Argument(help="The experiment (EXPERIMENT_NAME).")],
+    name: Annotated[str, typer.Argument(help="The experiment (experimentName).")],
     logs: Annotated[
-        list[Path], typer.Option("--log", help="A revision's JSON log file (repeat for more).")
-    ],
-    metric: Annotated[
-        str, typer.Option(help="fraud_caught or correct_decisions.")
-    ] = "fraud_caught",
-    allocation: Annotated[float, typer.Option(help="The challenger's planned share.")] = 0.5,
-    alpha: Annotated[float, typer.Option(help="False-positive rate of the decision.")] = 0.05,
-    minimum_effect: Annotated[float, typer.Option(help="Smallest change worth finding.")] = 0.05,
+        list[Path] | None,
+        typer.Option("--log", help="A revision's JSON log file (repeat for more)."),
+    ] = None,
+    environment: Annotated[
+        str | None, typer.Option(help="dev, staging or prod: read its BigQuery events.")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="fraud_caught or correct_decisions.")] = None,
+    allocation: Annotated[float | None, typer.Option(help="The challenger's share.")] = None,
+    alpha: Annotated[float | None, typer.Option(help="False-positive rate.")] = None,
+    minimum_effect: Annotated[float | None, typer.Option(help="Smallest change to find.")] = None,
     look_seconds: Annotated[int, typer.Option(min=1, help="Time between looks.")] = 3600,
     reports: Reports = Path("reports/experiments"),
 ) -> None:
-    """Judge an experiment from its events: exit 0 win, 1 loss, 3 no decision, 2 bad input."""
+    """Judge an experiment from its events: exit 0 win, 1 loss, 3 no decision, 2 bad input.
+
+    The plan is the environment file's when it names NAME; options override it."""
+    overrides = {"metric": metric, "allocation": allocation, "alpha": alpha,
+                 "minimum_effect": minimum_effect}  # fmt: skip
     try:
-        plan = ExperimentPlan(
-            name=name, metric=metric,  # pyright: ignore[reportArgumentType]  # validated here
-            allocation=allocation, alpha=alpha, minimum_effect=minimum_effect,
-        )  # fmt: skip
-        analysis = analyze(LogFiles(logs), plan, look_seconds)
+        plan = experiment_plan(environment, name, overrides)
+        analysis = analyze(events_store(environment, logs or []), plan, look_seconds)
     except ValidationError as error:
         fail("; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()))
-    except EventsError as error:
+    except (EventsError, ContractError) as error:
         fail(str(error))
     path = write_report(analysis, reports)
     colour = {"win": "green", "loss": "red"}.get(analysis.decision, "yellow")

@@ -64,6 +64,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs |= {"email": agent, "member": f"serviceAccount:{agent}"}
         elif args.typ == "gcp:storage/bucket:Bucket":
             outputs["url"] = f"gs://{args.inputs['name']}"
+        elif args.typ == "gcp:logging/projectSink:ProjectSink":
+            # the sink's own account, which Cloud Logging creates (unique_writer_identity)
+            outputs["writerIdentity"] = (
+                f"serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
+            )
         elif args.typ == "gcp:kms/keyRing:KeyRing":
             ring = args.inputs
             key_ring_id = f"projects/{ring['project']}/locations/{ring['location']}/keyRings/"

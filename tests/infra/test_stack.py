@@ -9,6 +9,7 @@ import pytest
 
 from environments.stack_settings import ENVIRONMENTS, load_file
 from infra.stack import deploy
+from service.settings import Settings
 from tests.infra.mock_stack import RecordingMocks, Run, run_program, stack_config
 
 SERVICE = "gcp:cloudrunv2/service:Service"
@@ -427,4 +428,64 @@ def test_drills_are_refused_in_the_prod_file() -> None:
     config = stack_config(Path("environments/Pulumi.prod.yaml"))
     config["cloudrun-ml-rollouts:allowDrills"] = "true"
     with pytest.raises(ValueError, match="allowDrills is true in prod"):
+        run("prod", release_env("deploy", 1), config=config)
+
+
+def test_events_reach_a_partitioned_dataset_through_a_sink_of_this_service_alone() -> None:
+    mocks = run("prod", release_env("deploy", 1)).mocks
+    dataset = mocks.one("gcp:bigquery/dataset:Dataset").inputs
+    assert dataset["datasetId"] == "fraud_scorer_events"
+    assert dataset["location"] == "europe-west1"
+    assert dataset["defaultPartitionExpirationMs"] == 395 * 24 * 3600 * 1000
+    assert dataset["deleteContentsOnDestroy"] is False, "prod keeps its events on destroy"
+    sink = mocks.one("gcp:logging/projectSink:ProjectSink").inputs
+    assert (
+        sink["destination"]
+        == "bigquery.googleapis.com/projects/my-ml-prod/datasets/fraud_scorer_events"
+    )
+    assert sink["bigqueryOptions"] == {"usePartitionedTables": True}
+    assert 'resource.labels.service_name="fraud-scorer"' in sink["filter"]
+    assert 'jsonPayload.event="prediction"' in sink["filter"]
+    (grant,) = [r.inputs for r in mocks.of_type("gcp:bigquery/datasetIamMember:DatasetIamMember")]
+    assert grant["role"] == "roles/bigquery.dataEditor"
+    assert grant["member"].endswith("@gcp-sa-logging.iam.gserviceaccount.com")
+
+
+EXPERIMENT = {
+    "cloudrun-ml-rollouts:experimentName": "threshold-test",
+    "cloudrun-ml-rollouts:experimentSalt": "2026-12-threshold",
+    "cloudrun-ml-rollouts:experimentAllocation": "0.2",
+    "cloudrun-ml-rollouts:secretEnv": '["USER_HASH_KEY=fraud-scorer-user-hash-key"]',
+}
+
+
+def test_an_experiment_is_a_setting_of_the_next_revision() -> None:
+    config = stack_config(Path("environments/Pulumi.prod.yaml")) | EXPERIMENT
+    first = run("prod", release_env("deploy", 1))
+    second = run("prod", release_env("deploy", 2), first.outputs, config=config)
+    env = second.outputs["release"]["candidate"]["spec"]["env"]
+    assert {k: env[k] for k in env if k.startswith("EXPERIMENT_")} == {
+        "EXPERIMENT_NAME": "threshold-test",
+        "EXPERIMENT_SALT": "2026-12-threshold",
+        "EXPERIMENT_ALLOCATION": "0.2",
+        "EXPERIMENT_CHALLENGER_DIR": "/app/challenger",
+    }
+    assert "EXPERIMENT_NAME" not in second.outputs["release"]["stable"]["spec"]["env"]
+    assert set(env) <= set(Settings.model_fields), "every variable is one the service reads"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"cloudrun-ml-rollouts:experimentSalt": "short"}, "at least 8 characters"),
+        ({"cloudrun-ml-rollouts:secretEnv": "[]"}, "add USER_HASH_KEY=fraud-scorer-user-hash-key"),
+        ({"cloudrun-ml-rollouts:experimentAllocation": "1.5"}, "allocation: Input should be less"),
+        ({"cloudrun-ml-rollouts:experimentMetric": "clicks"}, "metric: Input should be"),
+    ],
+)
+def test_an_incomplete_experiment_is_refused_before_any_resource(
+    change: dict[str, str], message: str
+) -> None:
+    config = stack_config(Path("environments/Pulumi.prod.yaml")) | EXPERIMENT | change
+    with pytest.raises(ValueError, match=message):
         run("prod", release_env("deploy", 1), config=config)

@@ -108,6 +108,7 @@ def test_a_cloud_command_without_credentials_says_how_to_get_them(
         ["status", "--environment", "prod"],
         ["rollback", "--environment", "prod"],
         ["drill", "--environment", "dev", "--model", str(model_dir)],
+        ["experiment", "analyze", "threshold-test", "--environment", "prod"],
         ["rollout", "--model", str(model_dir), "--environment", "prod", "--image", IMAGE,
          "--git-sha", "2" * 40],
     ):  # fmt: skip
@@ -115,3 +116,35 @@ def test_a_cloud_command_without_credentials_says_how_to_get_them(
         assert result.exit_code == 2, command
         assert "no Google credentials" in said(result)
         assert "gcloud auth application-default login" in said(result)
+
+
+def test_an_experiment_is_analyzed_from_logs_or_an_environment_not_both(tmp_path: Path) -> None:
+    log = tmp_path / "revision.log"
+    log.write_text("")
+    for extra in ([], ["--log", str(log), "--environment", "prod"]):
+        result = runner.invoke(app, ["experiment", "analyze", "x", *extra])
+        assert result.exit_code == 2
+        assert "either --log files (local) or --environment (BigQuery)" in said(result)
+
+
+def test_an_empty_log_is_no_decision_yet(tmp_path: Path) -> None:
+    log = tmp_path / "revision.log"
+    log.write_text('{"severity": "INFO", "message": "serving"}\n')
+    result = runner.invoke(
+        app, ["experiment", "analyze", "x", "--log", str(log), "--reports", str(tmp_path)]
+    )
+    assert result.exit_code == 3
+    assert "no significant difference yet" in said(result)
+    assert (tmp_path / "x.md").is_file()
+
+
+def test_the_size_of_an_experiment_and_a_plan_that_cannot_be() -> None:
+    assert (
+        runner.invoke(
+            app, ["experiment", "size", "--baseline", "0.5", "--effect", "0.1"]
+        ).stdout.strip()
+        == "770"
+    )
+    result = runner.invoke(app, ["experiment", "size", "--baseline", "0.95", "--effect", "0.1"])
+    assert result.exit_code == 2
+    assert "must lie in (0, 1)" in said(result)
