@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Metric = Literal["fraud_caught", "correct_decisions"]
+# "ab": users split between the models; "interleaving": both rank every review queue together.
+Kind = Literal["ab", "interleaving"]
 
 
 class ExperimentPlan(BaseModel):
@@ -18,6 +20,7 @@ class ExperimentPlan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    kind: Kind = "ab"
     metric: Metric = "fraud_caught"
     allocation: Annotated[float, Field(gt=0, lt=1)] = 0.5
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05

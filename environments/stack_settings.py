@@ -91,6 +91,7 @@ class StackSettings(BaseModel):
     events_retention_days: Annotated[int, Field(ge=1, le=3650)]
     # Flat keys, as Pulumi's config types allow; `experiment` is them as one plan.
     experiment_name: Annotated[str, Field(pattern=r"^([a-z0-9][a-z0-9-]{0,62})?$")]
+    experiment_kind: str
     experiment_salt: str
     experiment_allocation: float
     experiment_metric: str
@@ -202,6 +203,7 @@ class StackSettings(BaseModel):
             return None
         return ExperimentPlan.model_validate({
             "name": self.experiment_name,
+            "kind": self.experiment_kind,
             "metric": self.experiment_metric,
             "allocation": self.experiment_allocation,
             "alpha": self.experiment_alpha,

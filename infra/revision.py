@@ -97,6 +97,7 @@ def container_env(settings: StackSettings, git_sha: str) -> dict[str, str]:
     if plan := settings.experiment:
         env |= {
             "EXPERIMENT_NAME": plan.name,
+            "EXPERIMENT_KIND": plan.kind,
             "EXPERIMENT_SALT": settings.experiment_salt,
             "EXPERIMENT_ALLOCATION": str(plan.allocation),
             "EXPERIMENT_CHALLENGER_DIR": CHALLENGER_DIR,

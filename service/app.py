@@ -104,5 +104,8 @@ def _experiment(settings: Settings) -> Experiment | None:
     if settings.EXPERIMENT_NAME is None:
         return None
     return Experiment(
-        settings.EXPERIMENT_NAME, settings.EXPERIMENT_SALT, settings.EXPERIMENT_ALLOCATION
+        settings.EXPERIMENT_NAME,
+        settings.EXPERIMENT_SALT,
+        settings.EXPERIMENT_ALLOCATION,
+        settings.EXPERIMENT_KIND,
     )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 
 from service.experiments import Variant
+from service.interleaving import Team
 
 EVENT_VERSION = 1
 EventKind = Literal["prediction", "feedback"]
@@ -39,6 +40,17 @@ class Served:
     user_hash: str | None = None  # the pseudonym, never the id as sent
 
 
+@dataclass(frozen=True)
+class RankedEntry:
+    """One position of a ranking as shown: the request's item there and who placed it."""
+
+    position: int
+    item: int
+    team: Team | None
+    score: float
+    decision: bool
+
+
 @dataclass
 class EventLog:
     """Writes events for one revision; `write` is stdout unless a test captures the lines."""
@@ -50,6 +62,21 @@ class EventLog:
     def predictions(
         self, served: Served, scores: Sequence[float], decisions: Sequence[bool]
     ) -> None:
+        """One event per scored transaction, `item` its position in the request."""
+        self._served(served, [
+            {"item": item, "score": score, "decision": decision}
+            for item, (score, decision) in enumerate(zip(scores, decisions, strict=True))
+        ])  # fmt: skip
+
+    def ranking(self, served: Served, ranked: Sequence[RankedEntry]) -> None:
+        """One event per position of a ranking: which item, placed by which team, if any."""
+        self._served(served, [
+            {"item": e.item, "position": e.position, "team": e.team, "score": e.score,
+             "decision": e.decision}
+            for e in ranked
+        ])  # fmt: skip
+
+    def _served(self, served: Served, rows: list[dict[str, Any]]) -> None:
         if not self.enabled:
             return
         base = self._base("prediction") | {
@@ -61,12 +88,7 @@ class EventLog:
             "variant": served.variant,
             "user_hash": served.user_hash,
         }
-        self.write(
-            b"".join(
-                orjson.dumps(base | {"item": item, "score": score, "decision": decision}) + b"\n"
-                for item, (score, decision) in enumerate(zip(scores, decisions, strict=True))
-            )
-        )
+        self.write(b"".join(orjson.dumps(base | row) + b"\n" for row in rows))
 
     def feedback(self, request_id: str, item: int, is_fraud: bool) -> None:
         if not self.enabled:

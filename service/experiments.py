@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 Variant = Literal["champion", "challenger"]
+# "ab": each user gets one model everywhere; "interleaving": /v1/rank merges both models'
+# rankings (service/interleaving.py) and every other route is the champion's.
+Kind = Literal["ab", "interleaving"]
 # Requests without a user id are served by the champion and recorded as unassigned: counting them
 # as the champion's would skew the split the sample-ratio check tests.
 UNASSIGNED: Variant = "champion"
@@ -31,13 +34,14 @@ def user_pseudonym(key: bytes, user_id: str) -> str:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A running A/B test: `allocation` is the challenger's share of users."""
+    """A running experiment: `allocation` is the challenger's share of users in an A/B test."""
 
     name: str
     salt: str
     allocation: float
+    kind: Kind = "ab"
 
     def variant(self, user_id: str | None) -> Variant:
-        if not user_id:
+        if not user_id or self.kind != "ab":
             return UNASSIGNED
         return "challenger" if bucket(self.salt, user_id) < self.allocation else "champion"

@@ -1,23 +1,29 @@
-"""The HTTP endpoints: predictions, feedback, probes, version and metrics."""
+"""The HTTP endpoints: predictions, ranking, feedback, probes, version and metrics."""
 
 from typing import Annotated
 
+import numpy as np
+import numpy.typing as npt
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.body_limits import LimitedJsonRoute
-from service.events import Served
+from service.events import RankedEntry, Served
 from service.experiments import user_pseudonym
 from service.faults import InjectedFaultError
 from service.features import encode_transactions
+from service.interleaving import team_draft
 from service.metrics import low_confidence
-from service.runtime import Runtime
+from service.runtime import Arm, Runtime
 from service.schemas import (
     BatchPrediction,
     BatchRequest,
     Feedback,
     FeedbackReceipt,
     Prediction,
+    RankedItem,
+    Ranking,
+    RankRequest,
     Score,
     Transaction,
     Version,
@@ -65,22 +71,30 @@ def _served(runtime: Runtime, request_id: str, route: str, user_id: str | None) 
     )
 
 
-async def _score(
-    runtime: Runtime, served: Served, transactions: list[Transaction], single: bool
-) -> list[Score]:
-    """Score with the arm `served` names, record the metrics and one event per transaction."""
+async def _probabilities(
+    runtime: Runtime, arm: Arm, transactions: list[Transaction], single: bool
+) -> npt.NDArray[np.float64]:
+    """One arm's scores, through the drill faults, recorded in the score metrics."""
     try:
         await runtime.faults.before_prediction(single)
     except InjectedFaultError as error:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(error)) from error
-    arm = runtime.arm(served.variant)
     probabilities = runtime.faults.scores(
         await arm.batcher.score(encode_transactions(transactions))
     )
-    threshold, margin = served.threshold, runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
-    runtime.metrics.observe_scores(probabilities, threshold, margin)
+    margin = runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
+    runtime.metrics.observe_scores(probabilities, arm.model.threshold, margin)
+    return probabilities
+
+
+async def _score(
+    runtime: Runtime, served: Served, transactions: list[Transaction], single: bool
+) -> list[Score]:
+    """Score with the arm `served` names, record the metrics and one event per transaction."""
+    probabilities = await _probabilities(runtime, runtime.arm(served.variant), transactions, single)
     if served.experiment:
         runtime.metrics.observe_variant(served.experiment, served.variant, len(transactions))
+    threshold, margin = served.threshold, runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
     scores = probabilities.tolist()
     decisions = [p >= threshold for p in scores]
     runtime.events.predictions(served, scores, decisions)
@@ -136,6 +150,57 @@ async def predict_batch(
         experiment=served.experiment,
         variant=served.variant,
         predictions=await _score(runtime, served, batch.instances, single=False),
+    )
+
+
+@router.post(
+    "/v1/rank",
+    tags=["ranking"],
+    responses={413: {"description": "More transactions than BATCH_MAX_INSTANCES."}},
+)
+async def rank(
+    body: RankRequest,
+    runtime: RuntimeDep,
+    request_id: RequestIdDep,
+    user_id: UserIdHeader = None,
+) -> Ranking:
+    """Order transactions for manual review, riskiest first.
+
+    With an interleaving experiment on, both models rank and the list shown is their team-draft
+    interleaving; feedback on a reviewed item credits the model that placed it. Otherwise the
+    user's model (champion, or the A/B arm) ranks alone.
+    """
+    served = _served(runtime, request_id, "rank", user_id)
+    experiment = runtime.experiment
+    if experiment and experiment.kind == "interleaving" and runtime.challenger:
+        arms = {"champion": runtime.arm(None), "challenger": runtime.challenger}
+        scores = {
+            team: (await _probabilities(runtime, arm, body.transactions, single=False)).tolist()
+            for team, arm in arms.items()
+        }
+        order = {
+            team: sorted(range(len(s)), key=lambda i, s=s: -s[i]) for team, s in scores.items()
+        }
+        placed = team_draft(order["champion"], order["challenger"], seed=request_id)
+        entries = [
+            RankedEntry(position, item, team, scores[team][item],
+                        scores[team][item] >= arms[team].model.threshold)
+            for position, (item, team) in enumerate(placed)
+        ]  # fmt: skip
+    else:
+        alone = (await _probabilities(
+            runtime, runtime.arm(served.variant), body.transactions, single=False
+        )).tolist()  # fmt: skip
+        ranked_items = sorted(range(len(alone)), key=lambda i: -alone[i])
+        entries = [
+            RankedEntry(position, item, None, alone[item], alone[item] >= served.threshold)
+            for position, item in enumerate(ranked_items)
+        ]
+    runtime.events.ranking(served, entries)
+    return Ranking(
+        request_id=request_id,
+        experiment=served.experiment,
+        ranked=[RankedItem(item=e.item, fraud_probability=e.score) for e in entries],
     )
 
 

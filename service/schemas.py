@@ -132,6 +132,29 @@ class BatchPrediction(BaseModel):
     predictions: list[Score]
 
 
+class RankRequest(BaseModel):
+    """Transactions to order for manual review, riskiest first."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    transactions: Annotated[list[Transaction], Field(min_length=1, fail_fast=True)]
+
+
+class RankedItem(BaseModel):
+    """One place in the review queue: the request's transaction at `item`, and its score."""
+
+    item: int = Field(description="Position of the transaction in the request.")
+    fraud_probability: float
+
+
+class Ranking(BaseModel):
+    """The review order. Feedback on a reviewed transaction names this request_id and `item`."""
+
+    request_id: str
+    experiment: str | None = None
+    ranked: list[RankedItem]
+
+
 class Feedback(BaseModel):
     """The true outcome of one scored transaction, named by the answer's request id."""
 

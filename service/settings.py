@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     EXPERIMENT_NAME: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
     EXPERIMENT_SALT: str = ""
     EXPERIMENT_ALLOCATION: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    EXPERIMENT_KIND: Literal["ab", "interleaving"] = "ab"
     EXPERIMENT_CHALLENGER_DIR: Path | None = None
 
     @property

@@ -3,6 +3,7 @@
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,16 @@ def trained(tiny_data: Dataset) -> TrainResult:
 def model_dir(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A published artifact; tests that tamper with one copy it first."""
     return publish(trained.model_bytes, metadata_for(trained), tmp_path_factory.mktemp("registry"))
+
+
+@pytest.fixture(scope="session")
+def challenger_dir(model_dir: Path) -> Path:
+    """A second model, published after the champion (v2 in its own registry: scores differ)."""
+    config = replace(TINY, data=DataSpec(n_rows=3_000, seed=12), max_iter=20)
+    result = train(config, generate(config.data))
+    registry = model_dir.parent / "challenger-registry"
+    publish(result.model_bytes, metadata_for(result), registry)
+    return publish(result.model_bytes, metadata_for(result), registry)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pipelines.experiments.ab_test import users_needed
 from pipelines.experiments.analysis import analyze
 from pipelines.experiments.demo import run_experiment_demo
 from pipelines.experiments.events import BigQueryEvents, EventsError, EventStore, LogFiles
+from pipelines.experiments.interleaved import analyze_interleaving, write_interleaving_report
 from pipelines.experiments.report import write_report
 from pipelines.rollout.platforms.cloudrun.google_auth import AccessToken
 from pipelines.terminal import console, fail
@@ -77,6 +78,7 @@ def analyze_command(  # pylint: disable=too-many-arguments,too-many-positional-a
     environment: Annotated[
         str | None, typer.Option(help="dev, staging or prod: read its BigQuery events.")
     ] = None,
+    kind: Annotated[str | None, typer.Option(help="ab or interleaving.")] = None,
     metric: Annotated[str | None, typer.Option(help="fraud_caught or correct_decisions.")] = None,
     allocation: Annotated[float | None, typer.Option(help="The challenger's share.")] = None,
     alpha: Annotated[float | None, typer.Option(help="False-positive rate.")] = None,
@@ -87,30 +89,35 @@ def analyze_command(  # pylint: disable=too-many-arguments,too-many-positional-a
     """Judge an experiment from its events: exit 0 win, 1 loss, 3 no decision, 2 bad input.
 
     The plan is the environment file's when it names NAME; options override it."""
-    overrides = {"metric": metric, "allocation": allocation, "alpha": alpha,
+    overrides = {"kind": kind, "metric": metric, "allocation": allocation, "alpha": alpha,
                  "minimum_effect": minimum_effect}  # fmt: skip
     try:
         plan = experiment_plan(environment, name, overrides)
-        analysis = analyze(events_store(environment, logs or []), plan, look_seconds)
+        store = events_store(environment, logs or [])
+        if plan.kind == "interleaving":
+            result = analyze_interleaving(store, plan)
+            path = write_interleaving_report(result, reports)
+        else:
+            result = analyze(store, plan, look_seconds)
+            path = write_report(result, reports)
     except ValidationError as error:
         fail("; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()))
     except (EventsError, ContractError) as error:
         fail(str(error))
-    path = write_report(analysis, reports)
-    colour = {"win": "green", "loss": "red"}.get(analysis.decision, "yellow")
-    console.print(f"[{colour}]{analysis.decision}[/]: {analysis.reason}\nreport: {path}")
-    raise typer.Exit(analysis.exit_code)
+    colour = {"win": "green", "loss": "red"}.get(result.decision, "yellow")
+    console.print(f"[{colour}]{result.decision}[/]: {result.reason}\nreport: {path}")
+    raise typer.Exit(result.exit_code)
 
 
 def experiment_demo_command(
     workdir: Annotated[Path, typer.Option(help="Models and logs.")] = Path("runs/experiments"),
     reports: Reports = Path("reports/experiments"),
 ) -> None:
-    """Simulated users against real models over HTTP: a win, then an A/A run with no decision.
-    Exit 0 only if the analysis gets both right."""
+    """Simulated users against real models over HTTP: an A/B win, an A/A run with no decision,
+    an interleaving win. Exit 0 only if the analysis gets all three right."""
     decisions = run_experiment_demo(workdir, reports, console)
-    right = decisions == {"challenger-wins": "win", "a-a": "no decision"}
+    right = decisions == {"challenger-wins": "win", "a-a": "no decision", "ranking": "win"}
     console.print(
-        f"[{'green' if right else 'red'}]{'both decisions right' if right else decisions}"
+        f"[{'green' if right else 'red'}]{'all three decisions right' if right else decisions}"
     )
     raise typer.Exit(0 if right else 1)

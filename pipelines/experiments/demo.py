@@ -5,10 +5,12 @@ transactions with X-User-Id and report the true outcome later, and the analysis 
 process's own log file. The true effect is measured offline first, on 100,000 held-out rows:
 the weak model trained on a tenth of the data catches far less fraud than the default one. The
 first run pits them against each other and must find a win; the second is an A/A run (the same
-model on both arms) and must find no difference. Everything is seeded, so the outcome repeats.
+model on both arms) and must find no difference; the third interleaves their rankings of review
+queues and must prefer the strong one. Everything is seeded, so the outcome repeats.
 """
 
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,11 @@ from environments.experiment import ExperimentPlan
 from pipelines.data import Dataset, DataSpec, generate, records
 from pipelines.experiments.analysis import Analysis, analyze
 from pipelines.experiments.events import LogFiles
+from pipelines.experiments.interleaved import (
+    InterleavingResult,
+    analyze_interleaving,
+    write_interleaving_report,
+)
 from pipelines.experiments.report import write_report
 from pipelines.server_process import free_port, service_process
 from pipelines.train import TrainConfig, train_and_publish
@@ -35,6 +42,10 @@ USERS_PER_SECOND = 120.0
 FRAUD_SHARE = 0.5  # the simulation sends more fraud than life does; recall does not depend on it
 REPEATED_FEEDBACK = 0.03  # a client that retries: ignored by the analysis
 UNMATCHED_FEEDBACK = 0.01  # feedback for a request id never answered: counted, never used
+QUEUES = 300  # interleaving: review queues ranked by both models at once
+QUEUE_LENGTH = 8
+QUEUE_FRAUD_SHARE = 0.25
+REVIEWED = 3  # positions a reviewer checks per queue
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,31 @@ def simulate_users(url: str, data: Dataset, users: int, seed: int, progress: Pro
     progress.remove_task(task)
 
 
-def run_experiment(run: Run, plan: ExperimentPlan, workdir: Path, console: Console) -> Analysis:
+def simulate_reviewers(url: str, data: Dataset, queues: int, seed: int, progress: Progress) -> None:
+    """Each review queue of QUEUE_LENGTH transactions is ranked; a reviewer checks the top
+    REVIEWED and reports which were fraud."""
+    rng = random.Random(seed)  # noqa: S311  # a reproducible simulation, not a secret
+    frauds = np.flatnonzero(data.labels).tolist()
+    legit = np.flatnonzero(~data.labels).tolist()
+    task = progress.add_task("review queues", total=queues)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for _ in range(queues):
+            rows = [rng.choice(frauds if rng.random() < QUEUE_FRAUD_SHARE else legit)
+                    for _ in range(QUEUE_LENGTH)]  # fmt: skip
+            answer = client.post("/v1/rank", json={"transactions": records(data, rows)})
+            answer.raise_for_status()
+            ranking = answer.json()
+            for placed in ranking["ranked"][:REVIEWED]:
+                outcome = {"request_id": ranking["request_id"], "item": placed["item"],
+                           "is_fraud": bool(data.labels[rows[placed["item"]]])}  # fmt: skip
+                client.post("/v1/feedback", json=outcome).raise_for_status()
+            progress.advance(task)
+    progress.remove_task(task)
+
+
+def run_experiment(
+    run: Run, plan: ExperimentPlan, workdir: Path, console: Console
+) -> Analysis | InterleavingResult:
     """One service process with the experiment on, simulated users, then the analysis."""
     log = workdir / f"{run.name}.log"
     log.unlink(missing_ok=True)
@@ -90,6 +125,7 @@ def run_experiment(run: Run, plan: ExperimentPlan, workdir: Path, console: Conso
         "EXPERIMENT_NAME": plan.name,
         "EXPERIMENT_SALT": f"{plan.name}-salt",
         "EXPERIMENT_ALLOCATION": str(plan.allocation),
+        "EXPERIMENT_KIND": plan.kind,
         "EXPERIMENT_CHALLENGER_DIR": str(run.challenger),
         "K_REVISION": f"experiment-{run.name}",
     }
@@ -97,12 +133,18 @@ def run_experiment(run: Run, plan: ExperimentPlan, workdir: Path, console: Conso
     with service_process(run.champion, free_port(), log, settings) as server:
         server.wait_ready(timeout_s=90)
         with Progress(console=console, transient=True) as progress:
-            simulate_users(server.url, traffic, USERS, run.seed, progress)
+            if plan.kind == "interleaving":
+                simulate_reviewers(server.url, traffic, QUEUES, run.seed, progress)
+            else:
+                simulate_users(server.url, traffic, USERS, run.seed, progress)
+    if plan.kind == "interleaving":
+        return analyze_interleaving(LogFiles([log]), plan)
     return analyze(LogFiles([log]), plan, look_seconds=1)
 
 
 def run_experiment_demo(workdir: Path, reports: Path, console: Console) -> dict[str, str]:
-    """A win and an A/A run; returns each run's decision."""
+    """The three runs from fresh models; returns each run's decision."""
+    shutil.rmtree(workdir / "registry", ignore_errors=True)
     with console.status("training a weak and a strong model"):
         weak = train_and_publish(WEAK, workdir / "registry")
         strong = train_and_publish(STRONG, workdir / "registry")
@@ -112,12 +154,18 @@ def run_experiment_demo(workdir: Path, reports: Path, console: Console) -> dict[
     runs = (
         (Run("challenger-wins", weak, strong, seed=1), ExperimentPlan(name="challenger-wins")),
         (Run("a-a", strong, strong, seed=2), ExperimentPlan(name="a-a")),
-    )
+        (Run("ranking", weak, strong, seed=3),
+         ExperimentPlan(name="ranking", kind="interleaving")),
+    )  # fmt: skip
     decisions = {}
     for run, plan in runs:
         console.rule(f"{run.name}: {run.champion.name} vs {run.challenger.name}")
         analysis = run_experiment(run, plan, workdir, console)
-        path = write_report(analysis, reports)
+        path = (
+            write_interleaving_report(analysis, reports)
+            if isinstance(analysis, InterleavingResult)
+            else write_report(analysis, reports)
+        )
         colour = "green" if analysis.decision == "win" else "yellow"
         console.print(f"[{colour}]{analysis.decision}[/]: {analysis.reason}\nreport: {path}")
         decisions[run.name] = analysis.decision

@@ -32,6 +32,7 @@ EVENT_COLUMNS = {
     "user_hash": "VARCHAR",
     "score": "DOUBLE",
     "decision": "BOOLEAN",
+    "team": "VARCHAR",
     "is_fraud": "BOOLEAN",
 }
 
@@ -58,15 +59,21 @@ METRICS = {
     "correct_decisions": ("TRUE", "p.decision = f.is_fraud"),
 }
 
-# One row per user and look (a time bucket): the user's counted predictions and successes.
-# The first feedback per request and item counts; a repeat is ignored.
-OUTCOMES_SQL = """
+# The events as two tables, and each prediction's first feedback (a repeat is ignored).
+WITH_FIRST_FEEDBACK = """
 WITH predictions AS ({predictions}),
 feedback AS ({feedback}),
 first_feedback AS (
   SELECT request_id, item, is_fraud FROM feedback WHERE TRUE
   QUALIFY ROW_NUMBER() OVER (PARTITION BY request_id, item ORDER BY event_seconds) = 1
 )
+"""
+
+# One row per user and look (a time bucket): the user's counted predictions and successes.
+# The first feedback per request and item counts; a repeat is ignored.
+OUTCOMES_SQL = (
+    WITH_FIRST_FEEDBACK
+    + """
 SELECT p.user_hash AS user_hash, p.variant AS variant,
   CAST(FLOOR(p.event_seconds / {look_seconds}) AS INT64) AS look,
   COUNT(*) AS labelled,
@@ -77,6 +84,7 @@ WHERE p.experiment = {experiment} AND p.user_hash IS NOT NULL AND p.variant IS N
   AND {counted}
 GROUP BY user_hash, variant, look
 """
+)
 
 # Users and predictions per variant, with or without feedback: what the sample-ratio check tests.
 ASSIGNMENTS_SQL = """
@@ -86,6 +94,20 @@ FROM predictions
 WHERE experiment = {experiment} AND user_hash IS NOT NULL AND variant IS NOT NULL
 GROUP BY variant
 """
+
+# Per interleaved ranking with feedback: confirmed frauds each team placed (the credit).
+CREDITS_SQL = (
+    WITH_FIRST_FEEDBACK
+    + """
+SELECT p.request_id AS request_id,
+  SUM(CASE WHEN p.team = 'champion' AND f.is_fraud THEN 1 ELSE 0 END) AS champion,
+  SUM(CASE WHEN p.team = 'challenger' AND f.is_fraud THEN 1 ELSE 0 END) AS challenger
+FROM predictions AS p
+JOIN first_feedback AS f ON p.request_id = f.request_id AND p.item = f.item
+WHERE p.experiment = {experiment} AND p.team IS NOT NULL
+GROUP BY p.request_id
+"""
+)
 
 # Feedback that names no prediction, and repeats: reported, never counted. Feedback names no
 # experiment, so these figures cover all of it.
@@ -101,7 +123,9 @@ LEFT JOIN (SELECT DISTINCT request_id, item FROM predictions) AS p
 """
 
 
-PREDICTION_FIELDS = ("request_id", "item", "experiment", "variant", "user_hash", "decision")
+PREDICTION_FIELDS = (
+    "request_id", "item", "experiment", "variant", "user_hash", "decision", "team",
+)  # fmt: skip
 FEEDBACK_FIELDS = ("request_id", "item", "is_fraud")
 
 

@@ -466,6 +466,7 @@ def test_an_experiment_is_a_setting_of_the_next_revision() -> None:
     env = second.outputs["release"]["candidate"]["spec"]["env"]
     assert {k: env[k] for k in env if k.startswith("EXPERIMENT_")} == {
         "EXPERIMENT_NAME": "threshold-test",
+        "EXPERIMENT_KIND": "ab",
         "EXPERIMENT_SALT": "2026-12-threshold",
         "EXPERIMENT_ALLOCATION": "0.2",
         "EXPERIMENT_CHALLENGER_DIR": "/app/challenger",

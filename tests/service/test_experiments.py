@@ -3,7 +3,6 @@
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -11,26 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from scipy import stats
 
-from pipelines.data import DataSpec, generate
-from pipelines.model_registry import publish
-from pipelines.train import metadata_for, train
 from service.app import create_app
 from service.events import EventLog
 from service.experiments import Experiment, bucket
 from service.settings import Settings
-from tests.conftest import TINY
 
 EXPERIMENT = Experiment("threshold-test", "salt-2026-12", 0.3)
-
-
-@pytest.fixture(scope="module")
-def challenger_dir(model_dir: Path) -> Path:
-    """A second model, published after the champion (v2 in its own registry: scores differ)."""
-    config = replace(TINY, data=DataSpec(n_rows=3_000, seed=12), max_iter=20)
-    result = train(config, generate(config.data))
-    registry = model_dir.parent / "challenger-registry"
-    publish(result.model_bytes, metadata_for(result), registry)
-    return publish(result.model_bytes, metadata_for(result), registry)
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from environments.experiment import ExperimentPlan
 from pipelines.experiments.analysis import analyze
 from pipelines.experiments.demo import run_experiment_demo
 from pipelines.experiments.events import LogFiles
+from pipelines.experiments.interleaved import analyze_interleaving, write_interleaving_report
 from pipelines.experiments.report import write_report
 from pipelines.terminal import console
-from service.events import EventLog, Served
+from service.events import EventLog, RankedEntry, Served
 from service.experiments import Experiment
 
 PLAN = ExperimentPlan(name="exp", minimum_effect=0.05)
@@ -74,7 +75,38 @@ def test_a_skewed_split_voids_even_a_large_difference(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_the_local_run_finds_the_win_and_no_difference_in_the_aa_run(tmp_path: Path) -> None:
+def test_the_local_run_finds_the_wins_and_no_difference_in_the_aa_run(tmp_path: Path) -> None:
     decisions = run_experiment_demo(tmp_path / "work", tmp_path / "reports", console)
-    assert decisions == {"challenger-wins": "win", "a-a": "no decision"}
+    assert decisions == {"challenger-wins": "win", "a-a": "no decision", "ranking": "win"}
     assert (tmp_path / "reports" / "a-a.md").is_file()
+
+
+def write_rankings(path: Path, challenger_better: float, queues: int, seed: int) -> Path:
+    """Each ranking's top two placements, one per team, reviewed; the challenger's is a
+    confirmed fraud with probability `challenger_better`, the champion's with 0.5."""
+    rng = np.random.default_rng(seed)
+    with path.open("wb") as handle:
+        events = EventLog("rev", write=handle.write)
+        for n in range(queues):
+            served = Served(f"q{n}", "rank", "v1", 0.3, "ranker")
+            entries = [RankedEntry(0, 0, "challenger", 0.9, True),
+                       RankedEntry(1, 1, "champion", 0.8, True)]  # fmt: skip
+            events.ranking(served, entries)
+            events.feedback(f"q{n}", 0, is_fraud=bool(rng.random() < challenger_better))
+            events.feedback(f"q{n}", 1, is_fraud=bool(rng.random() < 0.5))
+    return path
+
+
+def test_interleaving_names_a_winner_only_when_significant(tmp_path: Path) -> None:
+    plan = ExperimentPlan(name="ranker", kind="interleaving")
+    better = analyze_interleaving(LogFiles([write_rankings(tmp_path / "a.log", 0.8, 300, 1)]), plan)
+    assert (better.decision, better.exit_code) == ("win", 0)
+    assert better.queries == 300
+    assert better.challenger_wins > better.champion_wins
+    assert better.challenger_wins + better.champion_wins + better.ties == 300
+    same = analyze_interleaving(LogFiles([write_rankings(tmp_path / "b.log", 0.5, 300, 2)]), plan)
+    assert same.decision == "no decision"
+    worse = analyze_interleaving(LogFiles([write_rankings(tmp_path / "c.log", 0.2, 300, 3)]), plan)
+    assert worse.decision == "loss"
+    report = write_interleaving_report(better, tmp_path / "reports")
+    assert "# Interleaving ranker: win" in report.read_text()
