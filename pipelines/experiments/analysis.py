@@ -24,9 +24,9 @@ from pipelines.experiments.ab_test import (
     users_needed,
 )
 from pipelines.experiments.events import (
-    ASSIGNMENTS_SQL,
-    FEEDBACK_SQL,
-    OUTCOMES_SQL,
+    ASSIGNMENTS,
+    FEEDBACK_QUALITY,
+    OUTCOMES,
     EventStore,
     fetch,
 )
@@ -85,9 +85,9 @@ class Analysis:
 
 def analyze(store: EventStore, plan: ExperimentPlan, look_seconds: int = 3600) -> Analysis:
     """Read the events once per query and judge the experiment."""
-    outcomes = fetch(store, OUTCOMES_SQL, plan.name, plan.metric, look_seconds)
-    assigned = {r["variant"]: int(r["users"]) for r in fetch(store, ASSIGNMENTS_SQL, plan.name)}
-    (quality,) = fetch(store, FEEDBACK_SQL, plan.name) or [{}]
+    outcomes = fetch(store, OUTCOMES, plan.name, plan.metric, look_seconds)
+    assigned = {r["variant"]: int(r["users"]) for r in fetch(store, ASSIGNMENTS, plan.name)}
+    (quality,) = fetch(store, FEEDBACK_QUALITY, plan.name) or [{}]
     feedback = {k: int(quality.get(k) or 0) for k in ("received", "repeated", "unmatched")}
     looks = _looks(outcomes, plan, look_seconds)
     champion, challenger = (looks[-1].champion, looks[-1].challenger) if looks else (

@@ -1,7 +1,8 @@
 """Prediction and feedback events as two tables, and the queries the analysis runs on them.
 
-Each store supplies only two SELECTs that give the events one shape (`predictions`, `feedback`);
-every analytical query is written once on that shape, in the SQL DuckDB and BigQuery share.
+Each store supplies only a SELECT that gives one kind of event one shape (`predictions`,
+`feedback`); every analytical query is written once on that shape, in the SQL DuckDB and BigQuery
+share.
 Locally the table is the revisions' JSON log files (DuckDB reads them where they lie); in Google
 Cloud it is the log sink's table in the environment's BigQuery dataset, queried over the REST API.
 https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/query
@@ -42,12 +43,23 @@ class EventsError(RuntimeError):
 
 
 class EventStore(Protocol):
-    """Where events live: two SELECTs of one shape, and a way to run a query on them."""
+    """Where events live: a SELECT of one kind of event, and a way to run a query on them."""
 
-    predictions: str  # event_seconds and PREDICTION_FIELDS
-    feedback: str  # event_seconds and FEEDBACK_FIELDS
+    def select(self, event: str, fields: Sequence[str]) -> str:
+        """`event_seconds` and `fields` of every `event` ("prediction" or "feedback")."""
+        ...
 
     def rows(self, sql: str, experiment: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Query:
+    """SQL on the two tables, and the prediction fields it reads. A query selects no other:
+    BigQuery's table has a field only once some event carried it (no `team` before the first
+    interleaving experiment), and naming a missing field fails the whole query."""
+
+    sql: str
+    prediction_fields: tuple[str, ...]
 
 
 # What each metric counts, among the predictions whose feedback its filter keeps.
@@ -71,7 +83,7 @@ first_feedback AS (
 
 # One row per user and look (a time bucket): the user's counted predictions and successes.
 # The first feedback per request and item counts; a repeat is ignored.
-OUTCOMES_SQL = (
+OUTCOMES = Query(
     WITH_FIRST_FEEDBACK
     + """
 SELECT p.user_hash AS user_hash, p.variant AS variant,
@@ -83,20 +95,24 @@ JOIN first_feedback AS f ON p.request_id = f.request_id AND p.item = f.item
 WHERE p.experiment = {experiment} AND p.user_hash IS NOT NULL AND p.variant IS NOT NULL
   AND {counted}
 GROUP BY user_hash, variant, look
-"""
+""",
+    ("request_id", "item", "experiment", "variant", "user_hash", "decision"),
 )
 
 # Users and predictions per variant, with or without feedback: what the sample-ratio check tests.
-ASSIGNMENTS_SQL = """
+ASSIGNMENTS = Query(
+    """
 WITH predictions AS ({predictions})
 SELECT variant, COUNT(DISTINCT user_hash) AS users, COUNT(*) AS predictions
 FROM predictions
 WHERE experiment = {experiment} AND user_hash IS NOT NULL AND variant IS NOT NULL
 GROUP BY variant
-"""
+""",
+    ("experiment", "variant", "user_hash"),
+)
 
 # Per interleaved ranking with feedback: confirmed frauds each team placed (the credit).
-CREDITS_SQL = (
+CREDITS = Query(
     WITH_FIRST_FEEDBACK
     + """
 SELECT p.request_id AS request_id,
@@ -106,12 +122,14 @@ FROM predictions AS p
 JOIN first_feedback AS f ON p.request_id = f.request_id AND p.item = f.item
 WHERE p.experiment = {experiment} AND p.team IS NOT NULL
 GROUP BY p.request_id
-"""
+""",
+    ("request_id", "item", "experiment", "team"),
 )
 
 # Feedback that names no prediction, and repeats: reported, never counted. Feedback names no
 # experiment, so these figures cover all of it.
-FEEDBACK_SQL = """
+FEEDBACK_QUALITY = Query(
+    """
 WITH predictions AS ({predictions}),
 feedback AS ({feedback})
 SELECT COUNT(*) AS received,
@@ -120,42 +138,37 @@ SELECT COUNT(*) AS received,
 FROM feedback AS f
 LEFT JOIN (SELECT DISTINCT request_id, item FROM predictions) AS p
   ON p.request_id = f.request_id AND p.item = f.item
-"""
-
-
-PREDICTION_FIELDS = (
-    "request_id", "item", "experiment", "variant", "user_hash", "decision", "team",
-)  # fmt: skip
+""",
+    ("request_id", "item"),
+)
 FEEDBACK_FIELDS = ("request_id", "item", "is_fraud")
 
 
-def selects(source: str, seconds: str, field: Callable[[str], str]) -> tuple[str, str]:
-    """The stores' two SELECTs from `source`: `seconds` is the event time in epoch seconds,
-    `field(name)` reads an event field there."""
-
-    def select(names: tuple[str, ...], event: str) -> str:
-        columns = ", ".join(f"{field(name)} AS {name}" for name in names)
-        # Composed from this module's constants alone; values are bound parameters.
-        return (
-            f"SELECT {seconds} AS event_seconds, {columns} "  # noqa: S608
-            f"FROM {source} WHERE {field('event')} = '{event}'"
-        )
-
-    return select(PREDICTION_FIELDS, "prediction"), select(FEEDBACK_FIELDS, "feedback")
+def select_sql(
+    source: str, seconds: str, field: Callable[[str], str], event: str, fields: Sequence[str]
+) -> str:
+    """`seconds` (the event time in epoch seconds) and `field(name)` for each of `fields`, from
+    the lines of `source` that are `event`s."""
+    columns = ", ".join(f"{field(name)} AS {name}" for name in fields)
+    # Composed from this module's constants alone; values are bound parameters.
+    return (
+        f"SELECT {seconds} AS event_seconds, {columns} "  # noqa: S608
+        f"FROM {source} WHERE {field('event')} = '{event}'"
+    )
 
 
 def fetch(
     store: EventStore,
-    template: str,
+    query: Query,
     experiment: str,
     metric: str = "fraud_caught",
     look_seconds: int = 3600,
 ) -> list[dict[str, Any]]:
     """Run one of the queries above on `store` for `experiment` (a bound parameter)."""
     counted, success = METRICS[metric]
-    sql = template.format(
-        predictions=store.predictions,
-        feedback=store.feedback,
+    sql = query.sql.format(
+        predictions=store.select("prediction", query.prediction_fields),
+        feedback=store.select("feedback", FEEDBACK_FIELDS),
         look_seconds=int(look_seconds),
         counted=counted,
         success=success,
@@ -179,8 +192,10 @@ class LogFiles:
             )
         columns = ", ".join(f"'{name}': '{kind}'" for name, kind in EVENT_COLUMNS.items())
         # Lines that are not JSON (a traceback, a start-up message) are skipped, not fatal.
-        source = f"read_ndjson($paths, columns={{{columns}}}, ignore_errors=true)"
-        self.predictions, self.feedback = selects(source, "epoch(time)", lambda name: name)
+        self.source = f"read_ndjson($paths, columns={{{columns}}}, ignore_errors=true)"
+
+    def select(self, event: str, fields: Sequence[str]) -> str:
+        return select_sql(self.source, "epoch(time)", lambda name: name, event, fields)
 
     def rows(self, sql: str, experiment: str) -> list[dict[str, Any]]:
         # DuckDB spells BigQuery's INT64 and STRING as BIGINT and VARCHAR, and knows both names.
@@ -217,14 +232,15 @@ class BigQueryEvents:
     location: str
     timeout_s: float = 300.0
 
-    def __post_init__(self) -> None:
-        table = f"`{self.project}.{self.dataset}.{SINK_TABLE}`"
-        self.predictions, self.feedback = selects(
-            table,
+    def select(self, event: str, fields: Sequence[str]) -> str:
+        return select_sql(
+            f"`{self.project}.{self.dataset}.{SINK_TABLE}`",
             "UNIX_MICROS(timestamp) / 1e6",
             lambda name: (
                 f"CAST(jsonPayload.{name} AS INT64)" if name == "item" else f"jsonPayload.{name}"
             ),
+            event,
+            fields,
         )
 
     def rows(self, sql: str, experiment: str) -> list[dict[str, Any]]:
@@ -268,12 +284,24 @@ class BigQueryEvents:
         if response.status_code != 200:
             raise EventsError(
                 f"BigQuery answered {response.status_code} for {self.project}.{self.dataset}: "
-                f"{response.text[:300]}"
+                f"{response.text[:300]}{_hint(response.text)}"
             )
         answer: dict[str, Any] = response.json()
         if errors := answer.get("errors"):
             raise EventsError(f"BigQuery query failed: {errors[0].get('message', errors[0])}")
         return answer
+
+
+def _hint(message: str) -> str:
+    """What BigQuery's two usual refusals mean for an events table the sink creates lazily."""
+    if "Not found: Table" in message:
+        return (
+            f" (no event has reached the dataset yet: the sink creates {SINK_TABLE} with the first)"
+        )
+    if "Unrecognized name" in message:
+        return (" (the table gets a field only once an event carries it: has an experiment of "
+                "this kind served requests in this environment?)")  # fmt: skip
+    return ""
 
 
 def _decode(page: dict[str, Any]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from scipy import stats
 from environments.experiment import ExperimentPlan
 from pipelines.atomic_file import write_json_atomic, write_text_atomic
 from pipelines.experiments.analysis import EXIT_CODES, Decision
-from pipelines.experiments.events import CREDITS_SQL, EventStore, fetch
+from pipelines.experiments.events import CREDITS, EventStore, fetch
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class InterleavingResult:
 
 
 def analyze_interleaving(store: EventStore, plan: ExperimentPlan) -> InterleavingResult:
-    rankings = fetch(store, CREDITS_SQL, plan.name)
+    rankings = fetch(store, CREDITS, plan.name)
     champion = sum(1 for c in rankings if int(c["champion"]) > int(c["challenger"]))
     challenger = sum(1 for c in rankings if int(c["challenger"]) > int(c["champion"]))
     ties = len(rankings) - champion - challenger

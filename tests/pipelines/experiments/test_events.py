@@ -8,15 +8,18 @@ import httpx
 import pytest
 
 from pipelines.experiments.events import (
-    ASSIGNMENTS_SQL,
-    FEEDBACK_SQL,
-    OUTCOMES_SQL,
+    ASSIGNMENTS,
+    CREDITS,
+    EVENT_COLUMNS,
+    FEEDBACK_FIELDS,
+    FEEDBACK_QUALITY,
+    OUTCOMES,
     BigQueryEvents,
     EventsError,
     LogFiles,
     fetch,
 )
-from service.events import EventLog, Served
+from service.events import EventLog, RankedEntry, Served
 
 
 def served(request_id: str, user: str | None, variant: str | None) -> Served:
@@ -45,7 +48,11 @@ def log(tmp_path: Path) -> Path:
 
 def test_the_service_lines_are_the_tables_the_sql_reads(log: Path) -> None:
     store = LogFiles([log])
-    rows = sorted(store.rows(store.predictions, "exp"), key=lambda r: (r["request_id"], r["item"]))
+    fields = OUTCOMES.prediction_fields
+    rows = sorted(
+        store.rows(store.select("prediction", fields), "exp"),
+        key=lambda r: (r["request_id"], r["item"]),
+    )
     assert [(r["request_id"], r["item"], r["variant"], r["user_hash"], r["decision"])
             for r in rows] == [
         ("r1", 0, "champion", "u1", True), ("r1", 1, "champion", "u1", False),
@@ -55,24 +62,24 @@ def test_the_service_lines_are_the_tables_the_sql_reads(log: Path) -> None:
 
 
 def test_outcomes_count_the_first_feedback_of_assigned_users(log: Path) -> None:
-    rows = fetch(LogFiles([log]), OUTCOMES_SQL, "exp", "correct_decisions")
+    rows = fetch(LogFiles([log]), OUTCOMES, "exp", "correct_decisions")
     got = {(r["user_hash"], r["variant"]): (r["labelled"], r["successes"]) for r in rows}
     # r1 item 0 flagged and fraud (first outcome): right; item 1 passed but fraud: wrong
     assert got == {("u1", "champion"): (2, 1), ("u2", "challenger"): (1, 1)}
-    caught = fetch(LogFiles([log]), OUTCOMES_SQL, "exp", "fraud_caught")
+    caught = fetch(LogFiles([log]), OUTCOMES, "exp", "fraud_caught")
     assert {(r["user_hash"], r["labelled"], r["successes"]) for r in caught} == {
         ("u1", 2, 1), ("u2", 1, 1),
     }  # fmt: skip
-    assert fetch(LogFiles([log]), OUTCOMES_SQL, "another") == []
+    assert fetch(LogFiles([log]), OUTCOMES, "another") == []
 
 
 def test_assignments_and_feedback_quality(log: Path) -> None:
     store = LogFiles([log])
     assigned = {
-        r["variant"]: (r["users"], r["predictions"]) for r in fetch(store, ASSIGNMENTS_SQL, "exp")
+        r["variant"]: (r["users"], r["predictions"]) for r in fetch(store, ASSIGNMENTS, "exp")
     }
     assert assigned == {"champion": (1, 2), "challenger": (1, 1)}
-    (quality,) = fetch(store, FEEDBACK_SQL, "exp")
+    (quality,) = fetch(store, FEEDBACK_QUALITY, "exp")
     assert (quality["received"], quality["repeated"], quality["unmatched"]) == (6, 1, 1)
 
 
@@ -105,7 +112,7 @@ def test_bigquery_waits_for_the_job_and_reads_every_page() -> None:
         seen.append(request)
         return httpx.Response(200, json=next(answers))
 
-    rows = fetch(bigquery(handler), ASSIGNMENTS_SQL, "threshold-test")
+    rows = fetch(bigquery(handler), ASSIGNMENTS, "threshold-test")
     assert rows == [
         {"variant": "champion", "users": 10, "share": 0.5, "flag": True},
         {"variant": "challenger", "users": 9, "share": None, "flag": False},
@@ -124,9 +131,41 @@ def test_bigquery_waits_for_the_job_and_reads_every_page() -> None:
 def test_bigquery_refusals_say_what_was_refused() -> None:
     denied = bigquery(lambda _: httpx.Response(403, text="Access Denied: bigquery.jobs.create"))
     with pytest.raises(EventsError, match=r"403 for my-ml-prod.fraud_scorer_events: Access Denied"):
-        fetch(denied, ASSIGNMENTS_SQL, "x")
+        fetch(denied, ASSIGNMENTS, "x")
+    missing = bigquery(lambda _: httpx.Response(404, text="Not found: Table my-ml-prod:x.y"))
+    with pytest.raises(EventsError, match="no event has reached the dataset yet"):
+        fetch(missing, ASSIGNMENTS, "x")
     broken = bigquery(
         lambda _: httpx.Response(200, json={"errors": [{"message": "Unrecognized name: x"}]})
     )
     with pytest.raises(EventsError, match="query failed: Unrecognized name"):
-        fetch(broken, ASSIGNMENTS_SQL, "x")
+        fetch(broken, ASSIGNMENTS, "x")
+
+
+JSON_TYPES = {"VARCHAR": str, "BIGINT": int, "DOUBLE": float, "BOOLEAN": bool}
+
+
+def test_every_field_a_query_reads_is_written_with_its_type() -> None:
+    """The contract between service/events.py and the SQL: names and JSON types, per query and
+    the events it reads (a ranking's `team` only on ranking events)."""
+    lines: list[bytes] = []
+    events = EventLog("rev-1", write=lines.append)
+    events.predictions(served("r1", "u1", "champion"), [0.25], [False])
+    events.ranking(served("r2", None, None), [RankedEntry(0, 1, "challenger", 0.5, True)])
+    events.feedback("r1", 0, is_fraud=True)
+    prediction, ranking, feedback = (
+        json.loads(line) for chunk in lines for line in chunk.splitlines()
+    )
+    for written, fields in (
+        (prediction, OUTCOMES.prediction_fields),
+        (prediction, ASSIGNMENTS.prediction_fields),
+        (prediction, FEEDBACK_QUALITY.prediction_fields),
+        (ranking, CREDITS.prediction_fields),
+        (feedback, FEEDBACK_FIELDS),
+    ):
+        for name in ("time", "event", *fields):
+            assert name in written, f"{name} is read by the SQL but not written"
+            kind = EVENT_COLUMNS[name]
+            if written[name] is not None and kind in JSON_TYPES:
+                assert isinstance(written[name], JSON_TYPES[kind]), (name, written[name])
+    assert "team" not in prediction, "so no A/B query may read it"
