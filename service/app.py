@@ -1,5 +1,6 @@
 """The app factory: the model is loaded, verified and self-tested before the first request."""
 
+import gc
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -73,6 +74,10 @@ def create_app(
         app.state.runtime = runtime
         for each in arms:
             await each.batcher.start()
+        # Everything made so far (imports, models) lives as long as the process: out of the
+        # collector's sight, a full collection no longer walks it and stalls every request.
+        gc.collect()
+        gc.freeze()
         runtime.ready = True
         logger.info(
             "serving model %s%s", champion.version,

@@ -32,11 +32,13 @@ from service.schemas import (
 router = APIRouter(route_class=LimitedJsonRoute)
 
 
-def _runtime(request: Request) -> Runtime:
+# Dependencies are `async def`: FastAPI runs a plain `def` one in its thread pool, a hop per
+# dependency per request for a dictionary lookup.
+async def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def _request_id(request: Request) -> str:
+async def _request_id(request: Request) -> str:
     return request.state.request_id
 
 

@@ -37,7 +37,30 @@ EXAMPLE_TRANSACTION: JsonDict = {
 }
 
 
-class Transaction(BaseModel):
+class WholeNumbers(BaseModel):
+    """A body whose integer fields take a JSON number with no fraction, as JSON Schema does."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_floats_are_integers(cls, data: Any) -> Any:
+        """JSON Schema counts 375.0 as an integer, so the API does too; 3.5 and "3" stay errors."""
+        if not isinstance(data, dict):
+            return data
+        # pylint cannot infer pydantic's class-level model_fields property.
+        # pylint: disable=unsupported-membership-test,unsubscriptable-object
+        fields = cls.model_fields
+        return {
+            key: int(value)
+            if isinstance(value, float)
+            and value.is_integer()
+            and key in fields
+            and fields[key].annotation is int
+            else value
+            for key, value in data.items()  # pyright: ignore[reportUnknownVariableType]
+        }
+
+
+class Transaction(WholeNumbers):
     """One card transaction to score.
 
     Strict types and closed ranges: a wrong type, a value out of range or an unknown field is a
@@ -66,25 +89,6 @@ class Transaction(BaseModel):
     distance_from_home_km: Annotated[
         float, Field(ge=0, le=20_040, description="Distance from the cardholder's home.")
     ]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _whole_floats_are_integers(cls, data: Any) -> Any:
-        """JSON Schema counts 375.0 as an integer, so the API does too; 3.5 and "3" stay errors."""
-        if not isinstance(data, dict):
-            return data
-        # pylint cannot infer pydantic's class-level model_fields property.
-        # pylint: disable=unsupported-membership-test,unsubscriptable-object
-        fields = cls.model_fields
-        return {
-            key: int(value)
-            if isinstance(value, float)
-            and value.is_integer()
-            and key in fields
-            and fields[key].annotation is int
-            else value
-            for key, value in data.items()  # pyright: ignore[reportUnknownVariableType]
-        }
 
 
 class BatchRequest(BaseModel):
@@ -155,7 +159,7 @@ class Ranking(BaseModel):
     ranked: list[RankedItem]
 
 
-class Feedback(BaseModel):
+class Feedback(WholeNumbers):
     """The true outcome of one scored transaction, named by the answer's request id."""
 
     model_config = ConfigDict(

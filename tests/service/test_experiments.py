@@ -128,8 +128,10 @@ def test_feedback_is_accepted_and_recorded_once_per_call(
     assert response.status_code == 202
     assert response.json() == {"request_id": "abc-123", "item": 2, "recorded": True}
     assert ab_client.post("/v1/feedback", json=feedback).status_code == 202, "a repeat is harmless"
+    whole = ab_client.post("/v1/feedback", json={**feedback, "item": 2.0})
+    assert whole.json()["item"] == 2, "2.0 is an integer to JSON Schema, so to the API"
     recorded = events(lines)
-    assert [e["event"] for e in recorded] == ["feedback", "feedback"]
+    assert [e["event"] for e in recorded] == ["feedback"] * 3
     assert {k: recorded[0][k] for k in feedback} == feedback
 
 
