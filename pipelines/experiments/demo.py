@@ -115,8 +115,8 @@ def simulate_reviewers(url: str, data: Dataset, queues: int, seed: int, progress
     progress.remove_task(task)
 
 
-def run_experiment(
-    run: Run, plan: ExperimentPlan, workdir: Path, console: Console
+def run_experiment(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    run: Run, plan: ExperimentPlan, workdir: Path, console: Console, users: int, queues: int
 ) -> Analysis | InterleavingResult:
     """One service process with the experiment on, simulated users, then the analysis."""
     log = workdir / f"{run.name}.log"
@@ -134,16 +134,19 @@ def run_experiment(
         server.wait_ready(timeout_s=90)
         with Progress(console=console, transient=True) as progress:
             if plan.kind == "interleaving":
-                simulate_reviewers(server.url, traffic, QUEUES, run.seed, progress)
+                simulate_reviewers(server.url, traffic, queues, run.seed, progress)
             else:
-                simulate_users(server.url, traffic, USERS, run.seed, progress)
+                simulate_users(server.url, traffic, users, run.seed, progress)
     if plan.kind == "interleaving":
         return analyze_interleaving(LogFiles([log]), plan)
     return analyze(LogFiles([log]), plan, look_seconds=1)
 
 
-def run_experiment_demo(workdir: Path, reports: Path, console: Console) -> dict[str, str]:
-    """The three runs from fresh models; returns each run's decision."""
+def run_experiment_demo(
+    workdir: Path, reports: Path, console: Console, users: int = USERS, queues: int = QUEUES
+) -> dict[str, str]:
+    """The three runs from fresh models, with `users` per A/B run and `queues` rankings in the
+    interleaving run; returns each run's decision."""
     shutil.rmtree(workdir / "registry", ignore_errors=True)
     with console.status("training a weak and a strong model"):
         weak = train_and_publish(WEAK, workdir / "registry")
@@ -160,7 +163,7 @@ def run_experiment_demo(workdir: Path, reports: Path, console: Console) -> dict[
     decisions = {}
     for run, plan in runs:
         console.rule(f"{run.name}: {run.champion.name} vs {run.challenger.name}")
-        analysis = run_experiment(run, plan, workdir, console)
+        analysis = run_experiment(run, plan, workdir, console, users, queues)
         path = (
             write_interleaving_report(analysis, reports)
             if isinstance(analysis, InterleavingResult)
