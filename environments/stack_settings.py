@@ -232,6 +232,15 @@ class StackSettings(BaseModel):
         return f"{self.project}-{self.environment}-models"
 
     @property
+    def shadow_switch_name(self) -> str:
+        """The object, in the model bucket, that turns shadow mirroring on (service/shadow.py)."""
+        return f"shadow/{self.service_name}.json"
+
+    @property
+    def shadow_switch(self) -> str:
+        return f"gs://{self.model_bucket_name}/{self.shadow_switch_name}"
+
+    @property
     def model_registry(self) -> str:
         """The registry in that bucket, as `train --registry` and `pin --model` take it."""
         return f"gs://{self.model_bucket_name}/{MODEL_REGISTRY_PREFIX}"

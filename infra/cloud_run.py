@@ -166,16 +166,19 @@ class CloudRunService(pulumi.ComponentResource):
             traffics=args.release.apply(traffic),
             opts=child,
         )
-        if settings.public:
-            cloudrunv2.ServiceIamMember(
-                f"{name}-public-invoker",
-                project=settings.project,
-                location=settings.region,
-                name=self.service.name,
-                role="roles/run.invoker",
-                member="allUsers",
-                opts=child,
-            )
+        # A public service admits everyone; a private one admits its own runtime identity,
+        # which mirrors shadow traffic from the stable revision to the candidate's tagged URL.
+        cloudrunv2.ServiceIamMember(
+            f"{name}-public-invoker" if settings.public else f"{name}-runtime-invoker",
+            project=settings.project,
+            location=settings.region,
+            name=self.service.name,
+            role="roles/run.invoker",
+            member="allUsers"
+            if settings.public
+            else f"serviceAccount:{settings.runtime_account_email}",
+            opts=child,
+        )
         self.url = self.service.uri
         self.candidate_url = self.service.traffic_statuses.apply(
             lambda statuses: _tagged_uri(statuses, CANDIDATE_TAG)

@@ -93,6 +93,8 @@ def container_env(settings: StackSettings, git_sha: str) -> dict[str, str]:
         "GIT_SHA": git_sha,
         "GOOGLE_CLOUD_PROJECT": settings.project,
         "LOG_LEVEL": settings.log_level,
+        # Every revision polls the shadow switch; the controller turns mirroring on for one.
+        "SHADOW_CONTROL": settings.shadow_switch,
     }
     if plan := settings.experiment:
         env |= {

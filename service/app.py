@@ -13,12 +13,13 @@ from service.errors import InvalidBodyError, validation_error_response
 from service.events import EventLog
 from service.experiments import Experiment
 from service.faults import Faults
-from service.metrics import ServiceMetrics
+from service.metrics import ServiceMetrics, ShadowMetrics
 from service.middleware import RequestMiddleware
 from service.model import ScoringModel
 from service.routes import router
 from service.runtime import Arm, Runtime
 from service.settings import Settings
+from service.shadow import ShadowMirror
 
 logger = logging.getLogger("service")
 
@@ -70,10 +71,13 @@ def create_app(
             events or EventLog(settings.K_REVISION, enabled=settings.EVENTS),
             experiment=_experiment(settings) if challenger is not None else None,
             challenger=arms[1] if challenger is not None else None,
+            shadow=_shadow(settings, metrics),
         )  # fmt: skip
         app.state.runtime = runtime
         for each in arms:
             await each.batcher.start()
+        if runtime.shadow is not None:
+            await runtime.shadow.start()
         # Everything made so far (imports, models) lives as long as the process: out of the
         # collector's sight, a full collection no longer walks it and stalls every request.
         gc.collect()
@@ -89,6 +93,8 @@ def create_app(
             yield
         finally:
             runtime.ready = False
+            if runtime.shadow is not None:
+                await runtime.shadow.stop()
             for each in arms:
                 await each.batcher.stop()
 
@@ -114,3 +120,9 @@ def _experiment(settings: Settings) -> Experiment | None:
         settings.EXPERIMENT_ALLOCATION,
         settings.EXPERIMENT_KIND,
     )
+
+
+def _shadow(settings: Settings, metrics: ServiceMetrics) -> ShadowMirror | None:
+    if settings.SHADOW_CONTROL is None:
+        return None
+    return ShadowMirror(settings, ShadowMetrics(metrics.registry, settings.K_REVISION))

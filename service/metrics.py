@@ -11,16 +11,22 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _SCORE_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
                   0.6, 0.7, 0.8, 0.9, 1.0)  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# |log-odds of candidate - of stable| on the same request (2: the odds differ by a factor of 7.4).
+_DIFFERENCE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+SHADOW_OUTCOMES = ("ok", "failed", "timeout", "dropped")
+
+
+def log_odds(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Log-odds, clipped so that a score of exactly 0 or 1 stays finite (|log-odds| <= 27.6)."""
+    clipped = np.clip(scores, 1e-12, 1 - 1e-12)
+    return np.log(clipped / (1 - clipped))
 
 
 def low_confidence(
     scores: npt.NDArray[np.float64], threshold: float, logit_margin: float
 ) -> npt.NDArray[np.bool_]:
     """Scores whose log-odds are within `logit_margin` of the threshold's: the model is unsure."""
-    clipped = np.clip(scores, 1e-12, 1 - 1e-12)
-    return (
-        np.abs(np.log(clipped / (1 - clipped)) - np.log(threshold / (1 - threshold))) < logit_margin
-    )
+    return np.abs(log_odds(scores) - np.log(threshold / (1 - threshold))) < logit_margin
 
 
 @dataclass
@@ -85,3 +91,45 @@ class ServiceMetrics:
         self.low_confidence.inc(int(np.count_nonzero(low_confidence(scores, threshold, margin))))
         for score in scores.tolist():
             self.scores.observe(score)
+
+
+@dataclass
+class ShadowMetrics:
+    """What a mirroring revision learns of its candidate (service/shadow.py), in the instance's
+    registry, labelled like the gate metrics. Every series exists from the start at zero: a
+    revision whose /metrics has them can mirror, which the rollout controller checks."""
+
+    registry: CollectorRegistry
+    revision: str
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self._requests = Counter(
+            "shadow_requests", "Mirrored requests by outcome (dropped: never sent).",
+            ["outcome", "revision"], registry=r,
+        )  # fmt: skip
+        for outcome in SHADOW_OUTCOMES:
+            self._requests.labels(outcome, self.revision)
+        self._differences = Histogram(
+            "shadow_logit_difference", "|candidate - stable| log-odds of each mirrored prediction.",
+            ["revision"], buckets=_DIFFERENCE_BUCKETS, registry=r,
+        ).labels(self.revision)  # fmt: skip
+        self._shifted = Counter(
+            "shadow_shifted_predictions",
+            "Mirrored predictions whose log-odds moved more than the switch allows.",
+            ["revision"], registry=r,
+        ).labels(self.revision)  # fmt: skip
+        self._flips = Counter(
+            "shadow_decision_flips", "Mirrored predictions whose decision differs from stable's.",
+            ["revision"], registry=r,
+        ).labels(self.revision)  # fmt: skip
+
+    def request(self, outcome: str) -> None:
+        self._requests.labels(outcome, self.revision).inc()
+
+    def pairs(self, differences: list[float], flips: int, max_difference: float) -> None:
+        """One mirrored answer's rows: how far each moved, and how many decisions flipped."""
+        for difference in differences:
+            self._differences.observe(difference)
+        self._shifted.inc(sum(d > max_difference for d in differences))
+        self._flips.inc(flips)

@@ -28,6 +28,7 @@ from service.schemas import (
     Transaction,
     Version,
 )
+from service.shadow import Mirrored
 
 router = APIRouter(route_class=LimitedJsonRoute)
 
@@ -43,6 +44,14 @@ async def _request_id(request: Request) -> str:
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+ShadowOfHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Shadow-Of",
+        max_length=128,
+        description="Set by a revision mirroring this request to a candidate: no events recorded.",
+    ),
+]
 RequestIdDep = Annotated[str, Depends(_request_id)]
 UserIdHeader = Annotated[
     str | None,
@@ -90,16 +99,26 @@ async def _probabilities(
 
 
 async def _score(
-    runtime: Runtime, served: Served, transactions: list[Transaction], single: bool
+    runtime: Runtime,
+    served: Served,
+    transactions: list[Transaction],
+    single: bool,
+    shadow_of: str | None,
 ) -> list[Score]:
-    """Score with the arm `served` names, record the metrics and one event per transaction."""
+    """Score with the arm `served` names, record the metrics and one event per transaction;
+    a live request the champion answered is offered to the shadow mirror, if one is on."""
     probabilities = await _probabilities(runtime, runtime.arm(served.variant), transactions, single)
     if served.experiment:
         runtime.metrics.observe_variant(served.experiment, served.variant, len(transactions))
     threshold, margin = served.threshold, runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
     scores = probabilities.tolist()
     decisions = [p >= threshold for p in scores]
-    runtime.events.predictions(served, scores, decisions)
+    if shadow_of is None:
+        runtime.events.predictions(served, scores, decisions)
+        if runtime.shadow is not None and served.variant != "challenger":
+            runtime.shadow.offer(
+                Mirrored(served.route, served.request_id, transactions, scores, decisions)
+            )
     unsure = low_confidence(probabilities, threshold, margin).tolist()
     return [
         Score(fraud_probability=p, is_fraud=d, low_confidence=u)
@@ -113,10 +132,11 @@ async def predict(
     runtime: RuntimeDep,
     request_id: RequestIdDep,
     user_id: UserIdHeader = None,
+    shadow_of: ShadowOfHeader = None,
 ) -> Prediction:
     """Score one transaction (with an experiment on, by the model the user is assigned)."""
     served = _served(runtime, request_id, "predict", user_id)
-    (score,) = await _score(runtime, served, [transaction], single=True)
+    (score,) = await _score(runtime, served, [transaction], True, shadow_of)
     return Prediction(
         **score.model_dump(),
         request_id=request_id,
@@ -137,6 +157,7 @@ async def predict_batch(
     runtime: RuntimeDep,
     request_id: RequestIdDep,
     user_id: UserIdHeader = None,
+    shadow_of: ShadowOfHeader = None,
 ) -> BatchPrediction:
     """Score up to BATCH_MAX_INSTANCES transactions in one call, answered in request order.
 
@@ -151,7 +172,7 @@ async def predict_batch(
         threshold=served.threshold,
         experiment=served.experiment,
         variant=served.variant,
-        predictions=await _score(runtime, served, batch.instances, single=False),
+        predictions=await _score(runtime, served, batch.instances, False, shadow_of),
     )
 
 

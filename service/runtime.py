@@ -9,6 +9,7 @@ from service.faults import Faults
 from service.metrics import ServiceMetrics
 from service.model import ScoringModel
 from service.settings import Settings
+from service.shadow import ShadowMirror
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Runtime:
     """Built by the lifespan before the first request; `ready` turns false again while draining.
 
     `model` and `batcher` are the champion's; with an experiment, `challenger` is the other arm.
+    `shadow` mirrors to a candidate while the switch says so (SHADOW_CONTROL set).
     """
 
     settings: Settings
@@ -34,6 +36,7 @@ class Runtime:
     events: EventLog
     experiment: Experiment | None = None
     challenger: Arm | None = None
+    shadow: ShadowMirror | None = None
     ready: bool = False
 
     def arm(self, variant: Variant | None) -> Arm:

@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     EXPERIMENT_KIND: Literal["ab", "interleaving"] = "ab"
     EXPERIMENT_CHALLENGER_DIR: Path | None = None
 
+    # Shadow traffic (service/shadow.py): where the switch lives that turns mirroring to a
+    # candidate on, a file path or gs://bucket/object; unset, this revision never mirrors.
+    SHADOW_CONTROL: str | None = None
+    SHADOW_POLL_S: Annotated[float, Field(gt=0, le=300)] = 5.0
+    # At most this many mirrored requests wait, and this many are in flight, each for at most
+    # SHADOW_TIMEOUT_MS: what a hanging candidate can cost the serving revision, and no more.
+    SHADOW_QUEUE_SIZE: Annotated[int, Field(ge=1, le=10_000)] = 256
+    SHADOW_WORKERS: Annotated[int, Field(ge=1, le=256)] = 8
+    SHADOW_TIMEOUT_MS: Annotated[float, Field(gt=0, le=60_000)] = 2_000.0
+
     @property
     def user_hash_key(self) -> bytes | None:
         """The pseudonym key; a fixed one in development, so local runs need no secret."""

@@ -1,15 +1,22 @@
-"""Simulated rollouts that measure the error-rate gate's false-alarm rate and power.
+"""Simulated rollouts that measure the sequential gates' false-alarm rate and power.
 
-The sequential test's guarantee (at most `false_alarm_rate` false rollbacks, however often it is
-checked) is a theorem; this checks that the implementation keeps it under the policy's step
-schedule, and how quickly it catches a real regression.
+The sequential tests' guarantee (at most `false_alarm_rate` false rollbacks, however often they
+are checked) is a theorem; this checks that the implementation keeps it under the policy's step
+schedule (and the shadow phase's checks), and how quickly it catches a real regression.
 """
+
+import math
 
 import numpy as np
 
-from environments.rollout_policy import RolloutPolicy
-from pipelines.rollout.gates import Verdict, error_log_likelihood_ratio, error_rate_gate
-from pipelines.rollout.window import Snapshot
+from environments.rollout_policy import RolloutPolicy, ShadowPhase
+from pipelines.rollout.gates import (
+    Verdict,
+    error_log_likelihood_ratio,
+    error_rate_gate,
+    shadow_gate,
+)
+from pipelines.rollout.window import ShadowCounts, Snapshot
 
 
 def simulated_failure_rate(
@@ -48,4 +55,36 @@ def simulated_failure_rate(
                 failures += 1
                 break
             evidence += error_log_likelihood_ratio(Snapshot(n_c, e_c), Snapshot(n_s, e_s))
+    return failures / runs
+
+
+def simulated_shadow_failure_rate(
+    phase: ShadowPhase,
+    max_error_rate: float,
+    rates: tuple[float, float, float],
+    mirrored_per_check: int,
+    runs: int,
+    seed: int = 0,
+) -> float:
+    """Share of simulated shadow phases whose paired gate fails at any check, when each mirrored
+    request fails, shifts and flips with the probabilities `rates` (independently)."""
+    rng = np.random.default_rng(seed)
+    checks = math.ceil(phase.requests / mirrored_per_check)
+    fail_rate, shift_rate, flip_rate = rates
+    failures = 0
+    for _ in range(runs):
+        counts = np.cumsum(
+            rng.binomial(mirrored_per_check, [fail_rate, shift_rate, flip_rate], (checks, 3)),
+            axis=0,
+        )
+        for look, (failed, shifted, flips) in enumerate(counts.tolist(), start=1):
+            mirrored = look * mirrored_per_check
+            ok = mirrored - failed
+            shadow = ShadowCounts(
+                ok=ok, failed=failed, differences={math.inf: ok}, shifted=shifted, flips=flips
+            )
+            result = shadow_gate(Snapshot(shadow=shadow), phase, max_error_rate)
+            if result.verdict is Verdict.FAIL:
+                failures += 1
+                break
     return failures / runs

@@ -6,6 +6,10 @@ recorded in the state file before the platform acts, so a killed controller can 
 resumes the step it was baking (re-baking it from the start) and never leaves traffic on a split
 without a recorded decision. Any failed gate, smoke check or unexpected error rolls back: stable
 at 100%, the candidate kept at 0% with its tag for debugging.
+
+With a shadow phase in the policy, the candidate first meets a mirrored copy of live traffic at
+0% user exposure (service/shadow.py), between the smoke checks and the first canary step: a
+candidate that fails on mirrored requests is rolled back before any user request reached it.
 """
 
 import time
@@ -20,12 +24,24 @@ from environments.release import IN_FLIGHT, Action, transition
 from environments.rollout_policy import RolloutPolicy
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, canary, promoted, stable_only
 from pipelines.rollout.crash_points import crash_point
-from pipelines.rollout.gates import GateResult, Verdict, combined, evaluate, readiness_gate
+from pipelines.rollout.gates import (
+    GateResult,
+    Verdict,
+    combined,
+    evaluate,
+    evaluate_shadow,
+    readiness_gate,
+)
 from pipelines.rollout.platform import Candidate, DeployError, Mark, MetricsError, Move, Platform
 from pipelines.rollout.smoke import smoke_problems
 from pipelines.rollout.state import Check, Decision, RolloutState, StateStore
+from pipelines.rollout.window import Snapshot
 
 Listener = Callable[[str, RolloutState], None]
+# Gates of one window: (candidate, stable, candidate ready) -> results.
+Judge = Callable[[Snapshot, Snapshot, bool], list[GateResult]]
+# How long a shadow switch outlives the phase it was written for, should nobody clear it.
+SHADOW_LEASE_MARGIN_S = 60.0
 
 
 class RolloutAbortedError(Exception):
@@ -170,6 +186,7 @@ class Controller:
                 raise RolloutAbortedError("smoke checks failed: " + "; ".join(problems))
             state.step_index = 0
             self._decide(state, "smoke_passed", "health, version and golden predictions match")
+            self._shadow(state)
         steps = self.policy.steps
         while state.phase in IN_FLIGHT and state.step_index < len(steps):
             percent = steps[state.step_index]
@@ -178,7 +195,7 @@ class Controller:
             label = f"step {state.step_index + 1}/{len(steps)}"
             self._decide(state, "set_traffic", f"{label}: candidate at {percent}%", step)
             state.first_canary_at = state.first_canary_at or self.clock()
-            state.evidence += self._bake(state, percent)
+            state.evidence += _step_evidence(self._bake(state, percent, self._canary_judge(state)))
             state.step_index += 1
             self._emit("step_passed", state)
         self._move(state, "promote")
@@ -186,7 +203,50 @@ class Controller:
         state.reason = "every gate passed at every step"
         self._decide(state, "promote", state.reason, Move("promote", promoted(state.candidate)))
 
-    def _window(self, state: RolloutState, base: tuple[Mark, Mark]) -> list[GateResult]:
+    def _shadow(self, state: RolloutState) -> None:
+        """Mirrored traffic at 0% of users until the paired gate passes; the switch is cleared
+        whatever happens, and expires by itself should this process die."""
+        phase = self.policy.shadow
+        if phase.requests == 0 or state.shadow_passed:
+            return
+        until = self.clock() + phase.max_seconds + SHADOW_LEASE_MARGIN_S
+        self._decide(
+            state, "shadow_start",
+            f"mirror {phase.sample_rate:.0%} of {state.stable}'s predictions to the candidate "
+            f"until {phase.requests} pass the paired gate",
+        )  # fmt: skip
+        self.platform.mirror(state.stable, state.candidate, phase, until)
+        try:
+            results = self._bake(state, 0, self._shadow_judge(state), bake_seconds=0)
+        finally:
+            self.platform.stop_mirror()
+        shadow = next((r for r in results if r.gate == "shadow"), None)
+        if shadow is None:  # on_insufficient_data: pass, with no window read at all
+            self._decide(state, "shadow_inconclusive", "; ".join(r.reason for r in results))
+        elif shadow.values.get("capable") == 0:
+            self._decide(state, "shadow_skipped", f"{state.stable} cannot mirror: canary only")
+        elif shadow.verdict is Verdict.PASS:
+            self._decide(state, "shadow_passed", shadow.reason)
+        else:  # on_insufficient_data: pass
+            self._decide(state, "shadow_inconclusive", shadow.reason)
+        state.shadow_passed = True
+        self._emit("step_passed", state)
+
+    def _canary_judge(self, state: RolloutState) -> Judge:
+        def judge(candidate: Snapshot, stable: Snapshot, ready: bool) -> list[GateResult]:
+            return evaluate(candidate, stable, ready, self.policy, state.evidence)
+
+        return judge
+
+    def _shadow_judge(self, state: RolloutState) -> Judge:
+        del state  # the paired gate starts afresh with every phase
+        return lambda candidate, stable, ready: evaluate_shadow(
+            candidate, stable, ready, self.policy
+        )
+
+    def _window(
+        self, state: RolloutState, base: tuple[Mark, Mark], judge: Judge
+    ) -> list[GateResult]:
         try:
             candidate = self.platform.window(state.candidate, base[0])
             stable = self.platform.window(state.stable, base[1])
@@ -198,17 +258,28 @@ class Controller:
                 "metrics", Verdict.INSUFFICIENT_DATA, "the metrics backend lags behind this window"
             )
             return [readiness_gate(ready), lagging]
-        return evaluate(candidate, stable, ready, self.policy, state.evidence)
+        return judge(candidate, stable, ready)
 
-    def _bake(self, state: RolloutState, percent: int) -> float:
-        """Evaluate gates every interval until the step has baked; returns its error evidence."""
+    def _bake(
+        self,
+        state: RolloutState,
+        percent: int,
+        judge: Judge,
+        bake_seconds: float | None = None,
+    ) -> list[GateResult]:
+        """Evaluate gates every interval until the step has baked (with every gate passing for
+        `bake_seconds`, the policy's by default); returns the last results. A shadow phase (0%)
+        may take up to its own `max_seconds` instead of the bake and its extension."""
         policy = self.policy
+        bake = policy.bake_seconds if bake_seconds is None else bake_seconds
+        limit = policy.shadow.max_seconds if percent == 0 else bake + policy.max_extension_seconds
         base = (self.platform.mark(state.candidate), self.platform.mark(state.stable))
         started = self.clock()
         interval = max(policy.check_interval_seconds, self.platform.min_check_interval_seconds)
+        where = "in the shadow phase" if percent == 0 else f"at {percent}%"
         while True:
             self.sleep(interval)
-            results = self._window(state, base)
+            results = self._window(state, base, judge)
             verdict = combined(results)
             state.checks.append(
                 Check(at=self.clock(), step_percent=percent, verdict=verdict.value,
@@ -219,21 +290,19 @@ class Controller:
             elapsed = self.clock() - started
             if verdict is Verdict.FAIL:
                 failed = [f"{r.gate}: {r.reason}" for r in results if r.verdict is Verdict.FAIL]
-                raise RolloutAbortedError(f"at {percent}%: " + "; ".join(failed))
-            if elapsed < policy.bake_seconds:
+                raise RolloutAbortedError(f"{where}: " + "; ".join(failed))
+            if any(r.gate == "shadow" and r.values.get("capable") == 0 for r in results):
+                return results  # a stable revision from before shadow traffic: nothing to wait for
+            if elapsed < bake:
                 continue
-            step_evidence = next(
-                (r.values.get("step_log_evidence", 0.0) for r in results if r.gate == "error_rate"),
-                0.0,
-            )
             if verdict is Verdict.PASS:
-                return step_evidence
-            if elapsed >= policy.bake_seconds + policy.max_extension_seconds:
+                return results
+            if elapsed >= limit:
                 lacking = [r.reason for r in results if r.verdict is Verdict.INSUFFICIENT_DATA]
                 if policy.on_insufficient_data == "pass":
-                    return step_evidence
+                    return results
                 raise RolloutAbortedError(
-                    f"at {percent}%: not enough data after {elapsed:.0f}s: " + "; ".join(lacking)
+                    f"{where}: not enough data after {elapsed:.0f}s: " + "; ".join(lacking)
                 )
 
     def _roll_back(self, state: RolloutState, reason: str) -> None:
@@ -253,7 +322,15 @@ class Controller:
         state = self.store.load()
         if state is None:
             return state
+        self.platform.stop_mirror()
         self._reconcile(state)
         if not state.finished:
             self._roll_back(state, reason)
         return state
+
+
+def _step_evidence(results: list[GateResult]) -> float:
+    """The error comparison's log evidence of one step, carried into the next."""
+    return next(
+        (r.values.get("step_log_evidence", 0.0) for r in results if r.gate == "error_rate"), 0.0
+    )

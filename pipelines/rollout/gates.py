@@ -10,8 +10,21 @@ from enum import StrEnum
 
 from scipy.special import betaln
 
-from environments.rollout_policy import ErrorRateGate, LatencyGate, RolloutPolicy, ScoreGate
-from pipelines.rollout.window import Snapshot, ks_critical_distance, ks_distance, psi, quantile
+from environments.rollout_policy import (
+    ErrorRateGate,
+    LatencyGate,
+    RolloutPolicy,
+    ScoreGate,
+    ShadowPhase,
+)
+from pipelines.rollout.window import (
+    ShadowCounts,
+    Snapshot,
+    ks_critical_distance,
+    ks_distance,
+    psi,
+    quantile,
+)
 
 P99_MIN_REQUESTS = 200
 
@@ -185,6 +198,58 @@ def score_gate(candidate: Snapshot, stable: Snapshot, gate: ScoreGate) -> GateRe
     return GateResult("scores", Verdict.PASS, f"KS distance {distance:.3f} <= {limit:.2f}", values)
 
 
+def paired_rates(
+    shadow: ShadowCounts, phase: ShadowPhase, max_error_rate: float
+) -> dict[str, tuple[float, float, float]]:
+    """Each paired rate the shadow gate tests: (hits, trials, bound)."""
+    return {
+        "failed": (shadow.failures, shadow.mirrored, max_error_rate),
+        "shifted": (shadow.shifted, shadow.predictions, phase.max_shifted_rate),
+        "flipped": (shadow.flips, shadow.predictions, phase.max_flip_rate),
+    }
+
+
+def shadow_gate(stable: Snapshot, phase: ShadowPhase, max_error_rate: float) -> GateResult:
+    """Stable's answers against the candidate's to the same mirrored requests.
+
+    A paired comparison: per request, did the candidate fail (an error or a timeout where stable
+    answered), did its score move by more than `max_logit_difference`, did its decision flip?
+    Each rate gets the same always-valid mixture test as the error-rate gate, against its bound,
+    at a third of the false-alarm rate, so checking as often as we like keeps the whole gate's
+    false rollbacks under `false_alarm_rate`. Where a two-sample test must see two
+    distributions drift apart, one inverted score per request is evidence here.
+    """
+    shadow = stable.shadow
+    if shadow is None:
+        reason = "the stable revision cannot mirror (no shadow metrics)"
+        return GateResult("shadow", Verdict.INSUFFICIENT_DATA, reason, {"capable": 0.0})
+    threshold = math.log(3 / phase.false_alarm_rate)
+    values: dict[str, float] = {
+        "mirrored": shadow.mirrored,
+        "failures": shadow.failures,
+        "dropped": shadow.dropped,
+        "predictions": shadow.predictions,
+        "shifted": shadow.shifted,
+        "flips": shadow.flips,
+        "threshold": threshold,
+    }
+    failing: list[str] = []
+    for name, (hits, trials, bound) in paired_rates(shadow, phase, max_error_rate).items():
+        evidence = mixture_log_likelihood_ratio(hits, trials - hits, bound) if trials else 0.0
+        values[f"{name}_log_evidence"] = evidence
+        if evidence >= threshold and hits > bound * trials:
+            failing.append(f"{hits:.0f} of {trials:.0f} {name} (bound {bound:.1%})")
+    if failing:
+        reason = "candidate differs from stable on mirrored requests: " + "; ".join(failing)
+        return GateResult("shadow", Verdict.FAIL, reason, values)
+    if shadow.mirrored < phase.requests:
+        reason = f"{shadow.mirrored:.0f} of {phase.requests} mirrored requests"
+        return GateResult("shadow", Verdict.INSUFFICIENT_DATA, reason, values)
+    agreement = 1 - shadow.flips / shadow.predictions if shadow.predictions else 1.0
+    reason = f"{shadow.mirrored:.0f} mirrored requests, decisions agree on {agreement:.1%}"
+    return GateResult("shadow", Verdict.PASS, reason, values)
+
+
 def readiness_gate(ready: bool) -> GateResult:
     if ready:
         return GateResult("readiness", Verdict.PASS, "candidate ready")
@@ -212,6 +277,18 @@ def evaluate(
         ),
         latency_gate(candidate, stable, gates.latency, policy.min_requests),
         score_gate(candidate, stable, gates.scores),
+    ]
+
+
+def evaluate_shadow(
+    candidate: Snapshot, stable: Snapshot, candidate_ready: bool, policy: RolloutPolicy
+) -> list[GateResult]:
+    """The shadow phase's gates: readiness, the candidate's own latency against stable's, and
+    the paired comparison (which covers errors, timeouts included, and scores)."""
+    return [
+        readiness_gate(candidate_ready),
+        latency_gate(candidate, stable, policy.gates.latency, policy.min_requests),
+        shadow_gate(stable, policy.shadow, policy.gates.error_rate.max_error_rate),
     ]
 
 

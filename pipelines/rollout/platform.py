@@ -7,6 +7,7 @@ from typing import Protocol
 import httpx
 
 from environments.release import Action
+from environments.rollout_policy import ShadowPhase
 from environments.traffic import TrafficSplit
 from pipelines.rollout.window import Snapshot
 
@@ -77,6 +78,15 @@ class Platform(Protocol):
 
     def is_ready(self, revision: str) -> bool:
         """Whether the revision answers its readiness probe."""
+        ...
+
+    def mirror(self, source: str, candidate: str, phase: ShadowPhase, until: float) -> None:
+        """Have `source` mirror `phase.sample_rate` of its predictions to `candidate` (at its
+        tagged address) until `until` or `stop_mirror`; the revisions pick it up within seconds."""
+        ...
+
+    def stop_mirror(self) -> None:
+        """Turn mirroring off; idempotent (a switch already gone is fine)."""
         ...
 
     def tagged_client(self, tag: str) -> httpx.Client:

@@ -25,7 +25,7 @@ class Decision(BaseModel):
 
 
 class Check(BaseModel):
-    """One gate evaluation while baking a step."""
+    """One gate evaluation while baking a step (step 0: the shadow phase, at 0% of users)."""
 
     at: float
     step_percent: int
@@ -48,6 +48,7 @@ class RolloutState(BaseModel):
     candidate_percent: int = 0
     step_index: int = 0
     evidence: float = 0.0
+    shadow_passed: bool = False
     started_at: float
     finished_at: float | None = None
     first_canary_at: float | None = None

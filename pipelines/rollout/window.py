@@ -14,23 +14,68 @@ Buckets = dict[float, float]  # upper bound -> cumulative count, as Prometheus h
 
 
 @dataclass(frozen=True)
+class ShadowCounts:
+    """What a mirroring revision counted of its candidate's answers (service/shadow.py)."""
+
+    ok: float = 0.0
+    failed: float = 0.0
+    timeout: float = 0.0
+    dropped: float = 0.0
+    differences: Buckets = field(default_factory=dict)  # |candidate - stable| per prediction
+    shifted: float = 0.0
+    flips: float = 0.0
+
+    @property
+    def mirrored(self) -> float:
+        """Requests sent to the candidate and settled (dropped ones never left)."""
+        return self.ok + self.failed + self.timeout
+
+    @property
+    def failures(self) -> float:
+        return self.failed + self.timeout
+
+    @property
+    def predictions(self) -> float:
+        return max(self.differences.values(), default=0.0)
+
+    def minus(self, earlier: "ShadowCounts") -> "ShadowCounts":
+        return ShadowCounts(
+            self.ok - earlier.ok,
+            self.failed - earlier.failed,
+            self.timeout - earlier.timeout,
+            self.dropped - earlier.dropped,
+            _subtract(self.differences, earlier.differences),
+            self.shifted - earlier.shifted,
+            self.flips - earlier.flips,
+        )
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """What one revision had counted at one moment (predictions only: probes excluded)."""
+    """What one revision had counted at one moment (predictions only: probes excluded).
+
+    `shadow` is None when the revision cannot mirror (its /metrics has no shadow series).
+    """
 
     requests: float = 0.0
     errors: float = 0.0
     latency: Buckets = field(default_factory=dict)
     scores: Buckets = field(default_factory=dict)
+    shadow: ShadowCounts | None = None
 
     def minus(self, earlier: "Snapshot") -> "Snapshot":
         """The window between two snapshots; a restarted process (counters reset) counts from 0."""
         if self.requests < earlier.requests:
-            earlier = Snapshot()
+            earlier = Snapshot(shadow=ShadowCounts() if self.shadow else None)
+        shadow = self.shadow
+        if shadow is not None and earlier.shadow is not None:
+            shadow = shadow.minus(earlier.shadow)
         return Snapshot(
             self.requests - earlier.requests,
             self.errors - earlier.errors,
             _subtract(self.latency, earlier.latency),
             _subtract(self.scores, earlier.scores),
+            shadow,
         )
 
     @property
@@ -51,10 +96,18 @@ def parse_metrics(text: str) -> Snapshot:
     requests = errors = 0.0
     latency: Buckets = {}
     scores: Buckets = {}
+    shadow: dict[str, float] = {}
+    differences: Buckets = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
-            if sample.name == "http_requests_total" and labels.get("route") in PREDICTION_ROUTES:
+            if sample.name == "shadow_requests_total":
+                shadow[labels["outcome"]] = sample.value
+            elif sample.name in ("shadow_shifted_predictions_total", "shadow_decision_flips_total"):
+                shadow[sample.name] = sample.value
+            elif sample.name == "shadow_logit_difference_bucket":
+                differences[float(labels["le"])] = sample.value
+            elif sample.name == "http_requests_total" and labels.get("route") in PREDICTION_ROUTES:
                 requests += sample.value
                 if labels.get("status", "").startswith("5"):
                     errors += sample.value
@@ -66,7 +119,22 @@ def parse_metrics(text: str) -> Snapshot:
                 latency[bound] = latency.get(bound, 0.0) + sample.value
             elif sample.name == "prediction_score_bucket":
                 scores[float(labels["le"])] = sample.value
-    return Snapshot(requests, errors, latency, scores)
+    return Snapshot(requests, errors, latency, scores, shadow_counts(shadow, differences))
+
+
+def shadow_counts(values: dict[str, float], differences: Buckets) -> ShadowCounts | None:
+    """Counts by outcome and by counter name, as any backend reads them; None if there are none."""
+    if not values:
+        return None
+    return ShadowCounts(
+        ok=values.get("ok", 0.0),
+        failed=values.get("failed", 0.0),
+        timeout=values.get("timeout", 0.0),
+        dropped=values.get("dropped", 0.0),
+        differences=differences,
+        shifted=values.get("shadow_shifted_predictions_total", 0.0),
+        flips=values.get("shadow_decision_flips_total", 0.0),
+    )
 
 
 def quantile(buckets: Buckets, q: float) -> float:

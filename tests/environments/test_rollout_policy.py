@@ -4,7 +4,14 @@ from typing import Any
 import pytest
 
 from environments.declared import declarations
-from environments.rollout_policy import STACK_KEYS, Gates, PolicyError, RolloutPolicy, load_policy
+from environments.rollout_policy import (
+    STACK_KEYS,
+    Gates,
+    PolicyError,
+    RolloutPolicy,
+    ShadowPhase,
+    load_policy,
+)
 
 
 def test_the_shipped_local_policy_loads() -> None:
@@ -86,6 +93,7 @@ def test_every_declared_default_is_the_one_the_code_uses() -> None:
     defaults = declarations().defaults
     code = RolloutPolicy.model_construct().model_dump()
     code["gates"] = Gates().model_dump()
+    code["shadow"] = ShadowPhase().model_dump()
     compared = 0
     for key, path in STACK_KEYS.items():
         section: Any = code

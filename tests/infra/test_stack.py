@@ -223,7 +223,12 @@ def test_runtime_identities_hold_only_what_they_use() -> None:
         ("IAMMember", "roles/logging.logWriter"),
         ("IAMMember", "roles/monitoring.metricWriter"),
         ("SecretIamMember", "roles/secretmanager.secretAccessor"),
+        # Its own private service: the stable revision mirrors shadow traffic to the candidate.
+        ("ServiceIamMember", "roles/run.invoker"),
     }
+    invokers = mocks.of_type("gcp:cloudrunv2/serviceIamMember:ServiceIamMember")
+    runtime = next(r.inputs for r in invokers if r.name == "app-runtime-invoker")
+    assert (runtime["name"], runtime["role"]) == ("fraud-scorer", "roles/run.invoker")
     assert grants_to(mocks, "fraud-scorer-prod-job@my-ml-prod.iam.gserviceaccount.com") == {
         ("BucketIAMMember", "roles/storage.objectViewer"),
         ("BucketIAMMember", "roles/storage.objectCreator"),
@@ -237,6 +242,11 @@ def test_runtime_identities_hold_only_what_they_use() -> None:
     secret = mocks.one("gcp:secretmanager/secretIamMember:SecretIamMember").inputs
     assert secret["secretId"] == "fraud-scorer-partner-token"
     env = mocks.one(SERVICE).inputs["template"]["containers"][0]["envs"]
+    switch = {
+        "name": "SHADOW_CONTROL",
+        "value": "gs://my-ml-prod-prod-models/shadow/fraud-scorer.json",
+    }
+    assert switch in env, "the runtime reads the switch from the bucket it may read"
     assert {
         "name": "API_TOKEN",
         "valueSource": {"secretKeyRef": {"secret": "fraud-scorer-partner-token", "version": "3"}},

@@ -7,18 +7,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from environments.rollout_policy import RolloutPolicy
+from environments.rollout_policy import RolloutPolicy, ShadowPhase
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
 from pipelines.rollout.controller import Controller
 from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
 from pipelines.rollout.state import RolloutState, StateFile
-from pipelines.rollout.window import Snapshot
+from pipelines.rollout.window import ShadowCounts, Snapshot
 
 POLICY = RolloutPolicy(
     steps=[10, 50], bake_seconds=10, check_interval_seconds=2, min_requests=30,
     max_extension_seconds=6,
 )  # fmt: skip
 CANDIDATE = Candidate("v2", Path("unused"))
+SHADOW = POLICY.model_copy(update={"shadow": ShadowPhase(requests=200, max_seconds=30)})
 
 
 class FakeClock:
@@ -38,9 +39,18 @@ class FakePlatform:  # pylint: disable=too-many-instance-attributes  # its knobs
     min_check_interval_seconds = 0.0
 
     def __init__(
-        self, clock: FakeClock, candidate_error_rate: float = 0.0, rps: float = 100.0
+        self,
+        clock: FakeClock,
+        candidate_error_rate: float = 0.0,
+        rps: float = 100.0,
+        candidate_shift_rate: float = 0.0,
     ) -> None:
         self.clock = clock
+        # Shadow traffic: v1 mirrors while the switch is on, if it can; shifted: scores that move.
+        self.can_mirror = True
+        self.switch: tuple[str, str, float, float] | None = None
+        self.candidate_shift_rate = candidate_shift_rate
+        self.shadow = [0.0, 0.0, 0.0]  # mirrored, failed, shifted
         self.split = stable_only("v1")
         self.candidate_error_rate = candidate_error_rate
         self.rps = rps
@@ -53,6 +63,12 @@ class FakePlatform:  # pylint: disable=too-many-instance-attributes  # its knobs
 
     def _advance(self) -> None:
         elapsed, self.last = self.clock() - self.last, self.clock()
+        if self.switch and self.switch[3] > self.clock():
+            mirrored = self.rps * elapsed * self.switch[2]
+            self.shadow[0] += mirrored
+            self.shadow[1] += mirrored * self.candidate_error_rate
+            self.shadow[2] += mirrored * self.candidate_shift_rate
+            self.totals["v2"][0] += mirrored
         for target in self.split.targets:
             served = self.rps * elapsed * target.percent / 100
             rate = self.candidate_error_rate if target.revision == "v2" else 0.0
@@ -85,7 +101,14 @@ class FakePlatform:  # pylint: disable=too-many-instance-attributes  # its knobs
         requests, errors = self.totals[revision]
         latency = {0.01: requests, math.inf: requests}
         scores = {0.05: requests, 1.0: requests, math.inf: requests}
-        return Snapshot(requests, round(errors), latency, scores)
+        mirrored, failed, shifted = (round(x) for x in self.shadow)
+        compared = mirrored - failed
+        shadow = ShadowCounts(
+            ok=compared, failed=failed, differences={0.01: compared, math.inf: compared},
+            shifted=shifted, flips=0,
+        )  # fmt: skip
+        mirrors = revision == "v1" and self.can_mirror
+        return Snapshot(requests, round(errors), latency, scores, shadow if mirrors else None)
 
     def mark(self, revision: str) -> Mark:
         return self._snapshot(revision)
@@ -99,6 +122,14 @@ class FakePlatform:  # pylint: disable=too-many-instance-attributes  # its knobs
     def is_ready(self, revision: str) -> bool:
         return revision in self.totals
 
+    def mirror(self, source: str, candidate: str, phase: ShadowPhase, until: float) -> None:
+        self._advance()
+        self.switch = (source, candidate, phase.sample_rate, until)
+
+    def stop_mirror(self) -> None:
+        self._advance()
+        self.switch = None
+
     def tagged_client(self, tag: str) -> httpx.Client:
         assert tag == CANDIDATE_TAG
         return httpx.Client()
@@ -108,10 +139,14 @@ class FakePlatform:  # pylint: disable=too-many-instance-attributes  # its knobs
 
 
 def controller(
-    platform: FakePlatform, clock: FakeClock, tmp_path: Path, smoke: list[str] | None = None
+    platform: FakePlatform,
+    clock: FakeClock,
+    tmp_path: Path,
+    smoke: list[str] | None = None,
+    policy: RolloutPolicy = POLICY,
 ) -> Controller:
     return Controller(
-        platform, POLICY, StateFile(tmp_path / "state.json"), "local",
+        platform, policy, StateFile(tmp_path / "state.json"), "local",
         clock=clock, sleep=clock.sleep, smoke=lambda client, model_dir: smoke or [],
     )  # fmt: skip
 
@@ -320,3 +355,59 @@ def test_a_finished_record_does_not_undo_what_happened_since(tmp_path: Path) -> 
     state = controller(platform, clock, tmp_path).rollout(Candidate("v4", Path("unused")))
     assert state.stable == "v3"
     assert platform.applied[applied].action == "deploy", "nothing re-applied first"
+
+
+def test_the_shadow_phase_comes_between_smoke_and_the_first_step(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    state = controller(platform, clock, tmp_path, policy=SHADOW).rollout(CANDIDATE)
+    assert state.phase == "promoted"
+    assert [d.action for d in state.decisions][:5] == [
+        "start", "dark_launch", "smoke_passed", "shadow_start", "shadow_passed"
+    ]  # fmt: skip
+    shadow_checks = [c for c in state.checks if c.step_percent == 0]
+    assert shadow_checks[-1].verdict == "PASS"
+    assert platform.shadow[0] >= SHADOW.shadow.requests
+    assert platform.switch is None, "the switch is cleared when the phase ends"
+
+
+@pytest.mark.parametrize(
+    ("errors", "shifted", "gate"),
+    [(0.2, 0.0, "failed"), (0.0, 0.5, "shifted")],
+    ids=["erroring", "silently wrong"],
+)
+def test_a_candidate_failing_on_mirrored_traffic_never_meets_a_user(
+    tmp_path: Path, errors: float, shifted: float, gate: str
+) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock, candidate_error_rate=errors, candidate_shift_rate=shifted)
+    state = controller(platform, clock, tmp_path, policy=SHADOW).rollout(CANDIDATE)
+    assert state.phase == "rolled_back"
+    assert "in the shadow phase" in state.reason
+    assert gate in state.reason
+    assert max(split.percent("v2") for split in platform.history) == 0
+    assert state.first_canary_at is None
+    assert platform.switch is None
+
+
+def test_a_stable_revision_that_cannot_mirror_skips_to_the_canary(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    platform.can_mirror = False
+    state = controller(platform, clock, tmp_path, policy=SHADOW).rollout(CANDIDATE)
+    assert state.phase == "promoted"
+    assert "shadow_skipped" in [d.action for d in state.decisions]
+    assert len([c for c in state.checks if c.step_percent == 0]) == 1, "it did not wait"
+
+
+def test_a_manual_rollback_turns_mirroring_off(tmp_path: Path) -> None:
+    clock = FakeClock()
+    platform = FakePlatform(clock)
+    target = controller(platform, clock, tmp_path, policy=SHADOW)
+    stop_at_check(target, KeyboardInterrupt(), platform)
+    with pytest.raises(KeyboardInterrupt):
+        target.rollout(CANDIDATE)
+    platform.switch = ("v1", "v2", 1.0, clock() + 100)  # as if the process died mid-phase
+    target.listeners.clear()
+    target.rollback("manual")
+    assert platform.switch is None

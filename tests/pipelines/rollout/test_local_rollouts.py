@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from environments.rollout_policy import RolloutPolicy
+from environments.rollout_policy import RolloutPolicy, ShadowPhase
 from environments.traffic import CANDIDATE_TAG
 from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
@@ -90,6 +90,48 @@ def test_a_regression_is_rolled_back(
     state = roll_out(platform, policy, Candidate("v2", models[model_name], faults), users, tmp_path)
     assert state.phase == "rolled_back"
     assert expected_reason in state.reason
+    assert_back_on_stable(platform)
+
+
+@pytest.mark.parametrize(
+    ("model_name", "faults", "expected_reason"),
+    [
+        ("v2", {}, None),
+        ("v2", {"FAULT_ERROR_RATE": "0.3"}, "failed"),
+        ("v2", {"FAULT_LATENCY_MS": "400"}, "latency"),
+        ("wrong", {}, "shifted"),
+    ],
+    ids=["healthy", "error-rate regression", "latency regression", "silently wrong model"],
+)
+def test_the_shadow_phase_rolls_back_before_any_user_meets_the_candidate(
+    platform: LocalPlatform,
+    policy: RolloutPolicy,
+    models: dict[str, Path],
+    users: TrafficGenerator,
+    tmp_path: Path,
+    model_name: str,
+    faults: dict[str, str],
+    expected_reason: str | None,
+) -> None:
+    """The stable revision mirrors every prediction; users get every answer from stable until
+    the paired gate has passed 60 mirrored requests."""
+    shadowed = policy.model_copy(
+        update={"shadow": ShadowPhase(requests=60, max_seconds=20, max_shifted_rate=0.15)}
+    )
+    candidate = Candidate("v2", models[model_name], faults)
+    state = roll_out(platform, shadowed, candidate, users, tmp_path)
+    assert "shadow_start" in [d.action for d in state.decisions]
+    assert not [o for o in users.outcomes if o.failed and o.revision != "v2"]
+    if expected_reason is None:
+        assert state.phase == "promoted", state.reason
+        assert "shadow_passed" in [d.action for d in state.decisions]
+        return
+    assert state.phase == "rolled_back"
+    assert "in the shadow phase" in state.reason
+    assert expected_reason in state.reason
+    assert state.first_canary_at is None
+    assert not [o for o in users.outcomes if o.revision == "v2"], "no user met the candidate"
+    assert not [o for o in users.outcomes if o.failed], "no user request failed"
     assert_back_on_stable(platform)
 
 

@@ -10,7 +10,7 @@ from pipelines.rollout.platforms.cloudrun.metrics import CLOUD_MONITORING_API, P
 from pipelines.rollout.platforms.cloudrun.platform import CloudRunPlatform
 from pipelines.rollout.platforms.cloudrun.pulumi_stack import PulumiStack
 from pipelines.rollout.platforms.cloudrun.service_api import ServiceApi
-from pipelines.rollout.platforms.cloudrun.state_object import StateObject
+from pipelines.rollout.platforms.cloudrun.state_object import StateObject, StorageObject
 
 TIMEOUT_S = 30.0
 
@@ -52,5 +52,6 @@ def connect(environment: str) -> tuple[CloudRunPlatform, StateObject]:
         service=ServiceApi(google, settings.project, settings.region, settings.service_name),
         windows=PrometheusWindows(monitoring),
         client_for=client_for,
+        switch=StorageObject(google, settings.model_bucket_name, settings.shadow_switch_name),
     )
     return platform, state_object(settings, google)

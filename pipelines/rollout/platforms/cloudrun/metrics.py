@@ -25,7 +25,13 @@ from typing import Any
 import httpx
 
 from pipelines.rollout.platform import Mark, MetricsError
-from pipelines.rollout.window import PREDICTION_ROUTES, Buckets, Snapshot
+from pipelines.rollout.window import (
+    PREDICTION_ROUTES,
+    Buckets,
+    ShadowCounts,
+    Snapshot,
+    shadow_counts,
+)
 
 CLOUD_MONITORING_API = (
     "https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus"
@@ -77,7 +83,22 @@ class PrometheusWindows:
             errors=self._total(f"sum(increase({errors}[{seconds}s]))", end),
             latency=self._buckets(f"sum by (le) (increase({latency}[{seconds}s]))", end),
             scores=self._buckets(f"sum by (le) (increase({scores}[{seconds}s]))", end),
+            shadow=self._shadow(revision, seconds, end),
         )
+
+    def _shadow(self, revision: str, seconds: int, end: float) -> ShadowCounts | None:
+        """The revision's mirroring counters; None when it has none (it cannot mirror)."""
+        mine = f'{{revision="{revision}"}}[{seconds}s]'
+        outcomes = self._vector(f"sum by (outcome) (increase(shadow_requests_total{mine}))", end)
+        if not outcomes:
+            return None
+        values = {labels["outcome"]: value for labels, value in outcomes}
+        for counter in ("shadow_shifted_predictions_total", "shadow_decision_flips_total"):
+            values[counter] = self._total(f"sum(increase({counter}{mine}))", end)
+        differences = self._buckets(
+            f"sum by (le) (increase(shadow_logit_difference_bucket{mine}))", end
+        )
+        return shadow_counts(values, differences)
 
     def _vector(self, query: str, at: float) -> list[tuple[dict[str, str], float]]:
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from environments.release import IN_FLIGHT, Action, Phase, revision_name
+from environments.rollout_policy import ShadowPhase
 from environments.stack_settings import StackSettings
 from environments.traffic import CANDIDATE_TAG, TrafficSplit
 from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
@@ -21,7 +22,9 @@ from pipelines.rollout.platforms.cloudrun.metrics import PrometheusWindows
 from pipelines.rollout.platforms.cloudrun.pulumi_stack import PulumiStack
 from pipelines.rollout.platforms.cloudrun.release_record import RecordedRelease
 from pipelines.rollout.platforms.cloudrun.service_api import LiveService, ServiceApi, check_no_drift
+from pipelines.rollout.platforms.cloudrun.state_object import StorageObject
 from pipelines.rollout.window import Snapshot
+from service.shadow import ShadowSwitch
 
 # The collector's default RunMonitoring scrape interval (infra/cloud_run.py): a gate check more
 # often than this sees no new sample.
@@ -57,6 +60,7 @@ class CloudRunPlatform:
     service: ServiceApi
     windows: PrometheusWindows
     client_for: Callable[[str, str], httpx.Client]  # (url, audience) -> client
+    switch: StorageObject  # the shadow switch every instance polls (settings.shadow_switch)
     min_check_interval_seconds: float = SCRAPE_INTERVAL_S
 
     def recorded(self) -> RecordedRelease:
@@ -164,6 +168,29 @@ class CloudRunPlatform:
                 return client.get("/readyz").status_code == 200
         except httpx.HTTPError:
             return False
+
+    def mirror(self, source: str, candidate: str, phase: ShadowPhase, until: float) -> None:
+        """The stable revision's instances call the candidate's tagged URL, with an ID token of
+        their own identity when the service is private (infra grants it run.invoker)."""
+        live = self._live()
+        url = live.tag_urls.get(CANDIDATE_TAG)
+        if not url:
+            raise DeployError(
+                f"Cloud Run reports no URL for the tag {CANDIDATE_TAG!r}: cannot mirror"
+            )
+        switch = ShadowSwitch(
+            source=source,
+            candidate=candidate,
+            url=url,
+            sample_rate=phase.sample_rate,
+            max_logit_difference=phase.max_logit_difference,
+            expires_at=until,
+            audience=None if self.settings.public else live.url,
+        )
+        self.switch.write(switch.model_dump_json().encode())
+
+    def stop_mirror(self) -> None:
+        self.switch.delete()
 
     def tagged_client(self, tag: str) -> httpx.Client:
         live = self._live()

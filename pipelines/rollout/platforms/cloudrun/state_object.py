@@ -20,8 +20,8 @@ STORAGE_API = "https://storage.googleapis.com"
 
 
 @dataclass(frozen=True)
-class StateObject:
-    """`gs://<bucket>/<name>`, read and written with an authorized client (AccessToken)."""
+class StorageObject:
+    """`gs://<bucket>/<name>`: read, replaced and deleted by an authorized client (AccessToken)."""
 
     http: httpx.Client
     bucket: str
@@ -36,35 +36,53 @@ class StateObject:
             response = self.http.send(request)
         except httpx.HTTPError as error:
             raise DeployError(f"Cloud Storage did not answer for {self.url}: {error!r}") from error
-        if response.status_code not in (200, 404):
+        if response.status_code not in (200, 204, 404):
             raise DeployError(
                 f"Cloud Storage answered {response.status_code} for {self.url}: "
                 f"{response.text[:300]}"
             )
         return response
 
-    def load(self) -> RolloutState | None:
-        object_path = f"/storage/v1/b/{self.bucket}/o/{quote(self.name, safe='')}"
-        request = self.http.build_request(
-            "GET", f"{STORAGE_API}{object_path}", params={"alt": "media"}
+    @property
+    def _object_url(self) -> str:
+        return f"{STORAGE_API}/storage/v1/b/{self.bucket}/o/{quote(self.name, safe='')}"
+
+    def read(self) -> bytes | None:
+        """The object's bytes; None when there is no such object."""
+        response = self._send(
+            self.http.build_request("GET", self._object_url, params={"alt": "media"})
         )
-        response = self._send(request)
-        if response.status_code == 404:
+        return None if response.status_code == 404 else response.content
+
+    def write(self, content: bytes) -> None:
+        request = self.http.build_request(
+            "POST",
+            f"{STORAGE_API}/upload/storage/v1/b/{self.bucket}/o",
+            params={"uploadType": "media", "name": self.name},
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
+        if self._send(request).status_code != 200:
+            raise DeployError(f"Cloud Storage has no bucket {self.bucket} (bootstrap creates it)")
+
+    def delete(self) -> None:
+        """Gone afterwards, whether or not it was there."""
+        self._send(self.http.build_request("DELETE", self._object_url))
+
+
+class StateObject(StorageObject):
+    """The rollout record of one environment's service."""
+
+    def load(self) -> RolloutState | None:
+        document = self.read()
+        if document is None:
             return None
         try:
-            return RolloutState.model_validate(response.json())
+            return RolloutState.model_validate_json(document)
         except (ValueError, ValidationError) as error:
             raise DeployError(
                 f"{self.url} is not a rollout record ({error}); delete it to start afresh"
             ) from error
 
     def save(self, state: RolloutState) -> None:
-        request = self.http.build_request(
-            "POST",
-            f"{STORAGE_API}/upload/storage/v1/b/{self.bucket}/o",
-            params={"uploadType": "media", "name": self.name},
-            content=json.dumps(state.model_dump(mode="json"), indent=1).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        if self._send(request).status_code != 200:
-            raise DeployError(f"Cloud Storage has no bucket {self.bucket} (bootstrap creates it)")
+        self.write(json.dumps(state.model_dump(mode="json"), indent=1).encode())

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from environments.traffic import TrafficSplit, stable_only
+from environments.rollout_policy import ShadowPhase
+from environments.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
 from pipelines.atomic_file import write_json_atomic
 from pipelines.rollout.crash_points import crash_point
 from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
@@ -24,8 +25,10 @@ from pipelines.rollout.platforms.local.processes import MARKER, alive, marked, m
 from pipelines.rollout.platforms.local.router import TAG_HEADER
 from pipelines.rollout.window import Snapshot, parse_metrics
 from pipelines.server_process import ServerProcess, ServerStartError, free_port, service_process
+from service.shadow import ShadowSwitch
 
 READY_TIMEOUT_S = 90.0
+SHADOW_POLL_S = 0.5
 ROUTER_MODULE = "pipelines.rollout.platforms.local.router"
 
 
@@ -38,6 +41,8 @@ class LocalPlatform:
         self.workdir = workdir
         self.record_path = workdir / "platform.json"
         self.router_config = workdir / "router.json"
+        # The shadow switch every revision polls (service/shadow.py), as Cloud Run's poll an object.
+        self.shadow_switch = workdir / "shadow.json"
         self.record: dict[str, Any] = self._load()
         # Handles of the processes this object started (a re-attached platform has none: pids).
         self._children: dict[str, ServerProcess] = {}
@@ -97,7 +102,12 @@ class LocalPlatform:
 
     def _start_revision(self, revision: Candidate) -> None:
         port = free_port()
-        env = {"K_REVISION": revision.name, **revision.env}
+        env = {
+            "K_REVISION": revision.name,
+            "SHADOW_CONTROL": str(self.shadow_switch),
+            "SHADOW_POLL_S": str(SHADOW_POLL_S),
+            **revision.env,
+        }
         self.record["revisions"][revision.name] = {
             "port": port, "model_dir": str(revision.model_dir), "env": env,
         }  # fmt: skip
@@ -189,6 +199,23 @@ class LocalPlatform:
                 return client.get(f"{self._revision_url(revision)}/readyz").status_code == 200
         except httpx.TransportError:
             return False
+
+    def mirror(self, source: str, candidate: str, phase: ShadowPhase, until: float) -> None:
+        """Through the router, by the candidate's tag: the same address a user's tagged request
+        takes, as on Cloud Run."""
+        switch = ShadowSwitch(
+            source=source,
+            candidate=candidate,
+            url=self.router_url,
+            headers={TAG_HEADER: CANDIDATE_TAG},
+            sample_rate=phase.sample_rate,
+            max_logit_difference=phase.max_logit_difference,
+            expires_at=until,
+        )
+        write_json_atomic(self.shadow_switch, switch.model_dump(mode="json"))
+
+    def stop_mirror(self) -> None:
+        self.shadow_switch.unlink(missing_ok=True)
 
     def tagged_client(self, tag: str) -> httpx.Client:
         return httpx.Client(base_url=self.router_url, headers={TAG_HEADER: tag}, timeout=10)

@@ -27,7 +27,7 @@ from pipelines.rollout.platforms.cloudrun.metrics import CLOUD_MONITORING_API, P
 from pipelines.rollout.platforms.cloudrun.platform import CloudRunPlatform
 from pipelines.rollout.platforms.cloudrun.pulumi_stack import PulumiStack
 from pipelines.rollout.platforms.cloudrun.service_api import BY_REVISION, RUN_API, ServiceApi
-from pipelines.rollout.platforms.cloudrun.state_object import StateObject
+from pipelines.rollout.platforms.cloudrun.state_object import StateObject, StorageObject
 from service.metrics import _LATENCY_BUCKETS, _SCORE_BUCKETS  # pyright: ignore[reportPrivateUsage]
 from tests.pipelines.rollout.platforms.cloudrun import fake_pulumi
 
@@ -174,8 +174,10 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
         assert revision, query
         name, horizon = revision.group(1), at - self.metrics_lag_s
         visible = [t for t, _ in self.series.get(name, []) if t <= horizon]
-        if query.startswith("max(timestamp("):
-            rows: list[tuple[dict[str, str], float]] = [({}, visible[-1])] if visible else []
+        if "shadow_" in query:  # these revisions mirror nothing: no shadow series at all
+            rows: list[tuple[dict[str, str], float]] = []
+        elif query.startswith("max(timestamp("):
+            rows = [({}, visible[-1])] if visible else []
         else:
             seconds = re.search(r"\[(\d+)s\]", query)
             assert seconds, query
@@ -237,6 +239,9 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
             self.objects[request.url.params["name"]] = request.content
             return httpx.Response(200, json={"name": request.url.params["name"]})
         name = unquote(request.url.raw_path.decode().split("/o/", 1)[1].split("?")[0])
+        if request.method == "DELETE" and name in self.objects:
+            del self.objects[name]
+            return httpx.Response(204)
         if name not in self.objects:
             return httpx.Response(404, json={"error": {"code": 404, "message": "No such object"}})
         return httpx.Response(200, content=self.objects[name])
@@ -257,4 +262,9 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
             service=ServiceApi(admin, SETTINGS.project, SETTINGS.region, SETTINGS.service_name),
             windows=PrometheusWindows(monitoring, clock=self.clock),
             client_for=self.client_for,
+            switch=StorageObject(
+                httpx.Client(transport=httpx.MockTransport(self._storage)),
+                SETTINGS.model_bucket_name,
+                SETTINGS.shadow_switch_name,
+            ),
         )

@@ -22,6 +22,7 @@ class FakePrometheusApi:
 
     newest_sample: float | None = NOW - 20
     status: int = 200
+    mirrors: bool = True  # the revision exports shadow counters
     queries: list[str] = field(default_factory=list)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -32,7 +33,9 @@ class FakePrometheusApi:
             error = {"code": self.status, "message": "Permission monitoring.timeSeries.list denied"}
             return httpx.Response(self.status, json={"error": error})
         at = float(request.url.params["time"])
-        if query.startswith("max(timestamp("):
+        if "shadow_" in query:
+            rows = self._shadow(query) if self.mirrors else []
+        elif query.startswith("max(timestamp("):
             rows = [] if self.newest_sample is None else [({}, self.newest_sample)]
         elif "_bucket" in query:
             buckets = LATENCY if "duration" in query else SCORES
@@ -45,6 +48,15 @@ class FakePrometheusApi:
         return httpx.Response(
             200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
         )
+
+    @staticmethod
+    def _shadow(query: str) -> list[tuple[dict[str, str], float]]:
+        if "shadow_requests_total" in query:
+            return [({"outcome": "ok"}, 180.0), ({"outcome": "timeout"}, 2.0),
+                    ({"outcome": "dropped"}, 5.0)]  # fmt: skip
+        if "_bucket" in query:
+            return [({"le": "0.01"}, 170.0), ({"le": "0.1"}, 178.0), ({"le": "+Inf"}, 180.0)]
+        return [({}, 2.0 if "shifted" in query else 1.0)]
 
 
 def windows(api: FakePrometheusApi) -> PrometheusWindows:
@@ -61,10 +73,25 @@ def test_a_window_is_the_increase_since_the_mark_for_one_revision() -> None:
     assert window.latency[math.inf] == 1000.0
     assert window.scores[0.05] == 950.0
     assert window.predictions == 1000.0
-    increases = [q for q in api.queries if "increase(" in q]
+    increases = [q for q in api.queries if "increase(" in q and "shadow_" not in q]
     assert len(increases) == 4
     assert all("[121s]" in q and 'revision="fraud-scorer-abc1234-002"' in q for q in increases)
     assert all('route=~"/v1/predict|/v1/predict/batch"' in q for q in increases[:3])
+
+
+def test_the_shadow_counters_of_a_mirroring_revision_are_read_alike() -> None:
+    window = windows(FakePrometheusApi()).window("fraud-scorer-abc1234-002", NOW - 60)
+    assert window is not None
+    assert window.shadow is not None
+    assert (window.shadow.mirrored, window.shadow.failures, window.shadow.dropped) == (182, 2, 5)
+    assert (window.shadow.predictions, window.shadow.shifted, window.shadow.flips) == (180, 2, 1)
+    assert window.shadow.differences[0.01] == 170.0
+
+
+def test_a_revision_without_shadow_counters_cannot_mirror() -> None:
+    window = windows(FakePrometheusApi(mirrors=False)).window("fraud-scorer-abc1234-002", NOW - 60)
+    assert window is not None
+    assert window.shadow is None
 
 
 @pytest.mark.parametrize(
