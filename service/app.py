@@ -71,8 +71,8 @@ def create_app(
             events or EventLog(settings.K_REVISION, enabled=settings.EVENTS),
             experiment=_experiment(settings) if challenger is not None else None,
             challenger=arms[1] if challenger is not None else None,
-            shadow=_shadow(settings, metrics),
         )  # fmt: skip
+        runtime.shadow = _shadow(settings, metrics, runtime.events)
         app.state.runtime = runtime
         for each in arms:
             await each.batcher.start()
@@ -122,7 +122,7 @@ def _experiment(settings: Settings) -> Experiment | None:
     )
 
 
-def _shadow(settings: Settings, metrics: ServiceMetrics) -> ShadowMirror | None:
+def _shadow(settings: Settings, metrics: ServiceMetrics, events: EventLog) -> ShadowMirror | None:
     if settings.SHADOW_CONTROL is None:
         return None
-    return ShadowMirror(settings, ShadowMetrics(metrics.registry, settings.K_REVISION))
+    return ShadowMirror(settings, ShadowMetrics(metrics.registry, settings.K_REVISION), events)

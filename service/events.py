@@ -19,7 +19,7 @@ from service.experiments import Variant
 from service.interleaving import Team
 
 EVENT_VERSION = 1
-EventKind = Literal["prediction", "feedback"]
+EventKind = Literal["prediction", "feedback", "shadow"]
 
 
 def _stdout(line: bytes) -> None:
@@ -49,6 +49,27 @@ class RankedEntry:
     team: Team | None
     score: float
     decision: bool
+
+
+@dataclass(frozen=True)
+class ShadowRow:
+    """One mirrored prediction on which the candidate disagreed: both answers and the input."""
+
+    item: int
+    score: float
+    decision: bool
+    candidate_score: float
+    candidate_decision: bool
+    logit_difference: float
+    inputs: str  # the transaction as JSON text: one column type in DuckDB and BigQuery alike
+
+    def as_event(self) -> dict[str, Any]:
+        return {
+            "item": self.item, "score": self.score, "decision": self.decision,
+            "candidate_score": self.candidate_score,
+            "candidate_decision": self.candidate_decision,
+            "logit_difference": self.logit_difference, "inputs": self.inputs,
+        }  # fmt: skip
 
 
 @dataclass
@@ -97,6 +118,15 @@ class EventLog:
             "request_id": request_id, "item": item, "is_fraud": is_fraud,
         }  # fmt: skip
         self.write(orjson.dumps(entry) + b"\n")
+
+    def shadow(self, request_id: str, candidate: str, rows: Sequence[ShadowRow]) -> None:
+        """Mirrored predictions where the candidate disagreed with this revision: what the
+        shadow report lists, and what feedback later turns into false-positive and
+        false-negative deltas (agreeing rows change neither, so they are not written)."""
+        if not self.enabled or not rows:
+            return
+        base = self._base("shadow") | {"request_id": request_id, "candidate": candidate}
+        self.write(b"".join(orjson.dumps(base | row.as_event()) + b"\n" for row in rows))
 
     def _base(self, kind: EventKind) -> dict[str, Any]:
         return {

@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from service.events import EventLog, ShadowRow
 from service.metrics import ShadowMetrics, log_odds
 from service.schemas import Transaction
 from service.settings import Settings
@@ -139,12 +140,13 @@ class ShadowMirror:
     SHADOW_TIMEOUT_MS: all a hanging candidate can cost the serving revision.
     """
 
-    def __init__(self, settings: Settings, metrics: ShadowMetrics) -> None:
+    def __init__(self, settings: Settings, metrics: ShadowMetrics, events: EventLog) -> None:
         if settings.SHADOW_CONTROL is None:
             raise ValueError("a shadow mirror needs SHADOW_CONTROL, the switch's location")
         self.settings = settings
         self.location = settings.SHADOW_CONTROL
         self.metrics = metrics
+        self.events = events
         self.switch: ShadowSwitch | None = None
         self._rng = random.Random()  # noqa: S311  # sampling, not secrets
         self._queue: asyncio.Queue[Mirrored] = asyncio.Queue(maxsize=settings.SHADOW_QUEUE_SIZE)
@@ -249,3 +251,10 @@ class ShadowMirror:
         differences = np.abs(log_odds(candidate) - log_odds(np.array(mirrored.scores))).tolist()
         flips = sum(d != c for d, (_, c) in zip(mirrored.decisions, answers, strict=True))
         self.metrics.pairs(differences, flips, switch.max_logit_difference)
+        self.events.shadow(mirrored.request_id, switch.candidate, [
+            ShadowRow(item, mirrored.scores[item], mirrored.decisions[item], score, decision,
+                      differences[item], mirrored.transactions[item].model_dump_json())
+            for item, (score, decision) in enumerate(answers)
+            if differences[item] > switch.max_logit_difference
+            or decision != mirrored.decisions[item]
+        ])  # fmt: skip

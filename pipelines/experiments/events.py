@@ -35,6 +35,11 @@ EVENT_COLUMNS = {
     "decision": "BOOLEAN",
     "team": "VARCHAR",
     "is_fraud": "BOOLEAN",
+    "candidate": "VARCHAR",
+    "candidate_score": "DOUBLE",
+    "candidate_decision": "BOOLEAN",
+    "logit_difference": "DOUBLE",
+    "inputs": "VARCHAR",
 }
 
 

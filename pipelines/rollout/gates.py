@@ -27,6 +27,8 @@ from pipelines.rollout.window import (
 )
 
 P99_MIN_REQUESTS = 200
+# The shadow gate's values carry the |log-odds difference| histogram under these keys, by bound.
+DIFFERENCE_PREFIX = "logit_difference_le_"
 
 
 class Verdict(StrEnum):
@@ -139,7 +141,7 @@ def latency_gate(
     ms = {
         f"{who}_{name}": quantile(snap.latency, q) * 1000
         for who, snap in (("candidate", candidate), ("stable", stable))
-        for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99))
+        for name, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99))
     }
     if candidate.requests < min_requests or stable.requests < min_requests:
         return GateResult(
@@ -232,7 +234,7 @@ def shadow_gate(stable: Snapshot, phase: ShadowPhase, max_error_rate: float) -> 
         "shifted": shadow.shifted,
         "flips": shadow.flips,
         "threshold": threshold,
-    }
+    } | {f"{DIFFERENCE_PREFIX}{bound:g}": count for bound, count in shadow.differences.items()}
     failing: list[str] = []
     for name, (hits, trials, bound) in paired_rates(shadow, phase, max_error_rate).items():
         evidence = mixture_log_likelihood_ratio(hits, trials - hits, bound) if trials else 0.0

@@ -9,6 +9,7 @@ import httpx
 from environments.release import Action
 from environments.rollout_policy import ShadowPhase
 from environments.traffic import TrafficSplit
+from pipelines.experiments.events import EventStore
 from pipelines.rollout.window import Snapshot
 
 # Where a metrics window starts: a cumulative reading (local) or a time (a metrics backend).
@@ -91,6 +92,10 @@ class Platform(Protocol):
 
     def tagged_client(self, tag: str) -> httpx.Client:
         """A client whose requests reach the revision carrying `tag`, whatever the split."""
+        ...
+
+    def events(self) -> EventStore | None:
+        """Where the revisions' events can be queried (the shadow report's disagreements)."""
         ...
 
     def links(self) -> dict[str, str]:

@@ -15,6 +15,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from pipelines.rollout import shadow_report
+from pipelines.rollout.shadow_report import ShadowFindings
 from pipelines.rollout.state import RolloutState
 
 
@@ -115,7 +117,11 @@ def plot_timeline(state: RolloutState, path: Path) -> None:
 
 
 def markdown(
-    state: RolloutState, summary: RolloutSummary, png_name: str, links: Mapping[str, str]
+    state: RolloutState,
+    summary: RolloutSummary,
+    png_name: str,
+    links: Mapping[str, str],
+    shadow: tuple[ShadowFindings, str] | None = None,
 ) -> str:
     t0 = state.started_at
     lines = [
@@ -138,6 +144,7 @@ def markdown(
     lines += [
         "",
         f"![timeline]({png_name})",
+        *(shadow_report.markdown(*shadow) if shadow else []),
         "",
         "| t (s) | decision | why | traffic |",
         "|---|---|---|---|",
@@ -148,7 +155,8 @@ def markdown(
     lines += ["", "| t (s) | step | verdict | gates |", "|---|---|---|---|"]
     for c in state.checks:
         gates = "; ".join(f"{g['gate']} {g['verdict']}: {g['reason']}" for g in c.gates)
-        lines.append(f"| {c.at - t0:.1f} | {c.step_percent}% | {c.verdict} | {gates} |")
+        step = f"{c.step_percent}%" if c.step_percent else "shadow"
+        lines.append(f"| {c.at - t0:.1f} | {step} | {c.verdict} | {gates} |")
     return "\n".join(lines) + "\n"
 
 
@@ -157,18 +165,27 @@ def write_report(
     outcomes: list[Outcome],
     folder: Path,
     links: Mapping[str, str] = MappingProxyType({}),
+    shadow: ShadowFindings | None = None,
 ) -> RolloutSummary:
-    """Write `<candidate>.json`, `.md` and `.png` into `folder`; returns the summary."""
+    """Write `<candidate>.json`, `.md` and `.png` (and `-shadow.png` after a shadow phase) into
+    `folder`; returns the summary."""
     folder.mkdir(parents=True, exist_ok=True)
     summary = summarize(state, outcomes)
     stem = folder / state.candidate
     plot_timeline(state, stem.with_suffix(".png"))
-    text = markdown(state, summary, stem.with_suffix(".png").name, links)
+    shadow_png = folder / f"{state.candidate}-shadow.png"
+    if shadow is not None:
+        shadow_report.plot(shadow, shadow_png)
+    text = markdown(
+        state, summary, stem.with_suffix(".png").name, links,
+        (shadow, shadow_png.name) if shadow else None,
+    )  # fmt: skip
     stem.with_suffix(".md").write_text(text, encoding="utf-8")
     record = {
         "state": state.model_dump(mode="json"),
         "summary": {**summary.__dict__, "failed_request_ratio": summary.failed_request_ratio},
         "links": dict(links),
+        "shadow": shadow.__dict__ if shadow else None,
         "written_at": datetime.now(UTC).isoformat(),
     }
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2))

@@ -11,6 +11,7 @@ from pipelines.rollout.controller import Controller
 from pipelines.rollout.gates import Verdict
 from pipelines.rollout.platform import Candidate, DeployError, Platform
 from pipelines.rollout.report import Outcome, RolloutSummary, write_report
+from pipelines.rollout.shadow_report import findings
 from pipelines.rollout.state import RolloutState, StateStore
 
 STATE_FILE = "rollout-state.json"  # the local platform's, in its workdir
@@ -59,10 +60,14 @@ def execute(  # pylint: disable=too-many-arguments
         state = controller.rollout(candidate)
     except Exception:
         if (record := store.load()) is not None and record.candidate == candidate.name:
-            write_report(record, outcomes(), reports, _links(platform))
+            write_report(
+                record, outcomes(), reports, _links(platform), findings(record, platform.events())
+            )
             console.print(f"report of the stopped rollout: {reports / record.candidate}.md")
         raise
-    summary = write_report(state, outcomes(), reports, _links(platform))
+    summary = write_report(
+        state, outcomes(), reports, _links(platform), findings(state, platform.events())
+    )
     return state, summary
 
 

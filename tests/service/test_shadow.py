@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pipelines.atomic_file import write_json_atomic
 from pipelines.rollout.window import ShadowCounts, parse_metrics
 from pipelines.server_process import ServerProcess, free_port, service_process
+from service.events import EventLog
 from service.metrics import ShadowMetrics
 from service.schemas import EXAMPLE_TRANSACTION, Transaction
 from service.settings import Settings
@@ -44,7 +45,8 @@ def mirror_of(location: Path, **settings: object) -> tuple[ShadowMirror, Collect
     config = Settings.model_validate(
         {"K_REVISION": "stable", "SHADOW_CONTROL": str(location), **settings}
     )
-    return ShadowMirror(config, ShadowMetrics(registry, "stable")), registry
+    events = EventLog("stable", enabled=False)
+    return ShadowMirror(config, ShadowMetrics(registry, "stable"), events), registry
 
 
 def counts(registry: CollectorRegistry) -> ShadowCounts:

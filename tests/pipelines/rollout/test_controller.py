@@ -134,6 +134,9 @@ class FakePlatform:  # pylint: disable=too-many-instance-attributes  # its knobs
         assert tag == CANDIDATE_TAG
         return httpx.Client()
 
+    def events(self) -> None:
+        return None
+
     def links(self) -> dict[str, str]:
         return {}
 

@@ -4,6 +4,7 @@ import httpx
 from google.auth import exceptions
 
 from environments.stack_settings import StackSettings, load_file, state_bucket_name
+from pipelines.experiments.events import BigQueryEvents
 from pipelines.rollout.platform import DeployError
 from pipelines.rollout.platforms.cloudrun.google_auth import AccessToken, IdentityToken
 from pipelines.rollout.platforms.cloudrun.metrics import CLOUD_MONITORING_API, PrometheusWindows
@@ -53,5 +54,8 @@ def connect(environment: str) -> tuple[CloudRunPlatform, StateObject]:
         windows=PrometheusWindows(monitoring),
         client_for=client_for,
         switch=StorageObject(google, settings.model_bucket_name, settings.shadow_switch_name),
+        event_store=BigQueryEvents(
+            google, settings.project, settings.events_dataset, settings.region
+        ),
     )
     return platform, state_object(settings, google)

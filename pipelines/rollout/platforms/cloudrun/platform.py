@@ -17,6 +17,7 @@ from environments.release import IN_FLIGHT, Action, Phase, revision_name
 from environments.rollout_policy import ShadowPhase
 from environments.stack_settings import StackSettings
 from environments.traffic import CANDIDATE_TAG, TrafficSplit
+from pipelines.experiments.events import EventStore
 from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
 from pipelines.rollout.platforms.cloudrun.metrics import PrometheusWindows
 from pipelines.rollout.platforms.cloudrun.pulumi_stack import PulumiStack
@@ -61,6 +62,7 @@ class CloudRunPlatform:
     windows: PrometheusWindows
     client_for: Callable[[str, str], httpx.Client]  # (url, audience) -> client
     switch: StorageObject  # the shadow switch every instance polls (settings.shadow_switch)
+    event_store: EventStore | None = None  # the environment's events dataset in BigQuery
     min_check_interval_seconds: float = SCRAPE_INTERVAL_S
 
     def recorded(self) -> RecordedRelease:
@@ -197,6 +199,9 @@ class CloudRunPlatform:
         if tag not in live.tag_urls:
             raise DeployError(f"Cloud Run reports no URL for the tag {tag!r}: {live.tag_urls}")
         return self.client_for(live.tag_urls[tag], live.url)
+
+    def events(self) -> EventStore | None:
+        return self.event_store
 
     def links(self) -> dict[str, str]:
         outputs = self.stack.outputs()

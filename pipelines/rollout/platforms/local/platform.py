@@ -19,6 +19,7 @@ import httpx
 from environments.rollout_policy import ShadowPhase
 from environments.traffic import CANDIDATE_TAG, TrafficSplit, stable_only
 from pipelines.atomic_file import write_json_atomic
+from pipelines.experiments.events import EventStore, LogFiles
 from pipelines.rollout.crash_points import crash_point
 from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
 from pipelines.rollout.platforms.local.processes import MARKER, alive, marked, marker, stop_group
@@ -219,6 +220,11 @@ class LocalPlatform:
 
     def tagged_client(self, tag: str) -> httpx.Client:
         return httpx.Client(base_url=self.router_url, headers={TAG_HEADER: tag}, timeout=10)
+
+    def events(self) -> EventStore | None:
+        logs = [self.workdir / f"{name}.log" for name in self.record["revisions"]]
+        existing = [log for log in logs if log.is_file()]
+        return LogFiles(existing) if existing else None
 
     def links(self) -> dict[str, str]:
         return {"router": self.router_url}
