@@ -1,8 +1,9 @@
 """Rollout benchmark (`make bench-rollout`): how fast and how cleanly faults are rolled back.
 
-On the local platform with simulated users: for each fault, the time from first canary traffic to
-traffic back on stable and the share of user requests that failed during the rollout; then many
-healthy A/A canaries with a short bake for the false-rollback rate, next to the simulated rate.
+On the local platform with simulated users: for each fault, with and without the shadow phase,
+the time from the candidate's first request (mirrored or canary) to traffic back on stable and
+the user requests that failed during the rollout; then many healthy A/A rollouts with a short
+bake for the false-rollback rate, next to the simulated rates of the sequential gates.
 """
 
 import json
@@ -16,10 +17,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from environments.rollout_policy import RolloutPolicy, load_policy
+from environments.rollout_policy import RolloutPolicy, ShadowPhase, load_policy
 from pipelines.data import Dataset, DataSpec, generate
 from pipelines.model_registry import publish
-from pipelines.rollout.calibration import simulated_failure_rate
+from pipelines.rollout.calibration import simulated_failure_rate, simulated_shadow_failure_rate
 from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
@@ -69,20 +70,22 @@ def _run(
     return summary
 
 
-def _fault_table(results: dict[str, list[RolloutSummary]]) -> list[str]:
+def _fault_table(results: dict[tuple[str, str], list[RolloutSummary]]) -> list[str]:
     lines = [
-        "| fault | rolled back | seconds to rollback (median, max) | failed user requests "
-        "(median, max) | reason (first run) |",
-        "|---|---|---|---|---|",
+        "| fault | phases | rolled back | seconds to rollback (median, max) | failed user "
+        "requests (median, max) | share failed (median) | reason (first run) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, runs in results.items():
+    for (name, mode), runs in results.items():
         seconds = [r.seconds_to_rollback for r in runs if r.seconds_to_rollback is not None]
-        ratios = [r.failed_request_ratio for r in runs]
+        failed = [r.failed_requests for r in runs]
         timing = f"{statistics.median(seconds):.1f}, {max(seconds):.1f}" if seconds else "-"
         rolled = sum(r.outcome == "rolled_back" for r in runs)
         lines.append(
-            f"| {name} | {rolled}/{len(runs)} | {timing} | {statistics.median(ratios):.2%}, "
-            f"{max(ratios):.2%} | {runs[0].reason[:120]} |"
+            f"| {name} | {mode} | {rolled}/{len(runs)} | {timing} | "
+            f"{statistics.median(failed):.0f}, {max(failed)} | "
+            f"{statistics.median(r.failed_request_ratio for r in runs):.2%} | "
+            f"{runs[0].reason[:120]} |"
         )
     return lines
 
@@ -90,6 +93,10 @@ def _fault_table(results: dict[str, list[RolloutSummary]]) -> list[str]:
 def main() -> None:
     console = Console()
     policy = load_policy("local")
+    modes = {
+        "canary": policy.model_copy(update={"shadow": ShadowPhase()}),
+        "shadow + canary": policy,
+    }
     aa_policy = policy.model_copy(update={"bake_seconds": 3.0, "check_interval_seconds": 0.5})
     models = _models(Path("artifacts/bench/rollout-registry"))
     scenarios = [
@@ -100,21 +107,26 @@ def main() -> None:
     ]
     platform = LocalPlatform(WORKDIR)
     platform.shutdown()
-    faults: dict[str, list[RolloutSummary]] = {s.name: [] for s in scenarios}
+    faults: dict[tuple[str, str], list[RolloutSummary]] = {
+        (s.name, mode): [] for s in scenarios for mode in modes
+    }
     aa: list[RolloutSummary] = []
     users: TrafficGenerator | None = None
     try:
         platform.start(Candidate("stable-0", models["stable"]))
         users = TrafficGenerator(platform.router_url, USERS_PER_SECOND, max_seconds=3600).start()
         with Progress(console=console) as progress:
-            task = progress.add_task("faults", total=len(scenarios) * REPEATS + AA_RUNS)
-            for number, scenario in enumerate(scenarios):
-                for i in range(REPEATS):
-                    progress.update(task, description=f"{scenario.name} #{i + 1}")
-                    name = f"fault{number}-run{i}"
-                    candidate = Candidate(name, models[scenario.model], scenario.env)
-                    faults[scenario.name].append(_run(platform, policy, candidate, users))
-                    progress.advance(task)
+            total = len(faults) * REPEATS + AA_RUNS
+            task = progress.add_task("faults", total=total)
+            for i in range(REPEATS):  # rounds interleave faults and modes: drift hits all alike
+                for number, scenario in enumerate(scenarios):
+                    for m, (mode, mode_policy) in enumerate(modes.items()):
+                        progress.update(task, description=f"{scenario.name}, {mode} #{i + 1}")
+                        name = f"fault{number}-mode{m}-run{i}"
+                        candidate = Candidate(name, models[scenario.model], scenario.env)
+                        summary = _run(platform, mode_policy, candidate, users)
+                        faults[scenario.name, mode].append(summary)
+                        progress.advance(task)
             for i in range(AA_RUNS):
                 progress.update(task, description=f"A/A canary #{i + 1}")
                 candidate = Candidate(f"stable-{i + 1}", models["stable"])
@@ -127,6 +139,10 @@ def main() -> None:
 
     false_rollbacks = [r for r in aa if r.outcome != "promoted"]
     simulated = simulated_failure_rate(policy, 0.01, 0.01, USERS_PER_SECOND, runs=3000)
+    shadow = policy.shadow
+    at_bounds = (shadow.max_failure_rate, shadow.max_shifted_rate, shadow.max_flip_rate)
+    per_check = max(1, round(USERS_PER_SECOND * policy.check_interval_seconds))
+    simulated_shadow = simulated_shadow_failure_rate(shadow, at_bounds, per_check, runs=3000)
     lines = [
         "# Rollout benchmark",
         "",
@@ -134,7 +150,9 @@ def main() -> None:
         f"users/s, policy `environments/local.yaml` (steps {policy.steps}, checks every "
         f"{policy.check_interval_seconds:g} s). Seconds to rollback: first canary traffic to "
         "traffic back on stable. Failed user requests: failed / all user requests from the start "
-        f"of the rollout (deploy included) to its end. {REPEATS} runs per fault.",
+        f"of the rollout (deploy included) to its end. {REPEATS} runs per fault and phases, "
+        f"interleaved. Shadow phase: {shadow.requests} mirrored requests at "
+        f"{shadow.sample_rate:.0%} sampling before the first canary step.",
         "",
         *_fault_table(faults),
         "",
@@ -146,15 +164,22 @@ def main() -> None:
         f"Error-rate gate, simulated A/A rollouts at 1% errors on both sides under this policy: "
         f"{simulated:.2%} false rollbacks in 3,000 (stated bound "
         f"{policy.gates.error_rate.false_alarm_rate:.0%}).",
+        "",
+        f"Shadow gate, simulated phases of a candidate exactly at every bound (failures "
+        f"{at_bounds[0]:.1%}, shifted {at_bounds[1]:.0%}, flips {at_bounds[2]:.0%}), checked every "
+        f"{per_check} mirrored requests: {simulated_shadow:.2%} false rollbacks in 3,000 (stated "
+        f"bound {shadow.false_alarm_rate:.0%}).",
     ]
     report = "\n".join(lines) + "\n"
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     (REPORT_DIR / "rollouts.md").write_text(report)
     raw = {
-        "faults": {k: [r.__dict__ | {"failed_request_ratio": r.failed_request_ratio} for r in v]
+        "faults": {f"{k[0]} | {k[1]}": [r.__dict__ | {"failed_request_ratio":
+                                                      r.failed_request_ratio} for r in v]
                    for k, v in faults.items()},
         "aa": [r.__dict__ for r in aa],
         "simulated_false_alarm_rate": simulated,
+        "simulated_shadow_false_alarm_rate": simulated_shadow,
     }  # fmt: skip
     (REPORT_DIR / "rollouts.json").write_text(json.dumps(raw, indent=2))
     console.print(report)

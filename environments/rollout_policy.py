@@ -63,6 +63,9 @@ class ShadowPhase(_Frozen):
     requests: Annotated[int, Field(ge=0)] = 0  # 0: no shadow phase
     sample_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
     max_seconds: Annotated[float, Field(gt=0)] = 300
+    # The stable revision answered every mirrored request, so a healthy candidate fails almost
+    # none: a bound well below the SLO catches a 5% error rate in ~400 requests (simulated: 99%).
+    max_failure_rate: Annotated[float, Field(gt=0, lt=1)] = 0.005
     max_logit_difference: Annotated[float, Field(gt=0, le=20)] = 2.0
     max_shifted_rate: Annotated[float, Field(gt=0, lt=1)] = 0.25
     max_flip_rate: Annotated[float, Field(gt=0, lt=1)] = 0.1
@@ -123,6 +126,7 @@ STACK_KEYS: dict[str, tuple[str, ...]] = {
     "rolloutShadowRequests": ("shadow", "requests"),
     "rolloutShadowSampleRate": ("shadow", "sample_rate"),
     "rolloutShadowMaxSeconds": ("shadow", "max_seconds"),
+    "gateShadowMaxFailureRate": ("shadow", "max_failure_rate"),
     "gateShadowMaxLogitDifference": ("shadow", "max_logit_difference"),
     "gateShadowMaxShiftedRate": ("shadow", "max_shifted_rate"),
     "gateShadowMaxFlipRate": ("shadow", "max_flip_rate"),

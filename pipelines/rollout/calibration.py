@@ -60,7 +60,6 @@ def simulated_failure_rate(
 
 def simulated_shadow_failure_rate(
     phase: ShadowPhase,
-    max_error_rate: float,
     rates: tuple[float, float, float],
     mirrored_per_check: int,
     runs: int,
@@ -83,7 +82,7 @@ def simulated_shadow_failure_rate(
             shadow = ShadowCounts(
                 ok=ok, failed=failed, differences={math.inf: ok}, shifted=shifted, flips=flips
             )
-            result = shadow_gate(Snapshot(shadow=shadow), phase, max_error_rate)
+            result = shadow_gate(Snapshot(shadow=shadow), phase)
             if result.verdict is Verdict.FAIL:
                 failures += 1
                 break

@@ -200,18 +200,16 @@ def score_gate(candidate: Snapshot, stable: Snapshot, gate: ScoreGate) -> GateRe
     return GateResult("scores", Verdict.PASS, f"KS distance {distance:.3f} <= {limit:.2f}", values)
 
 
-def paired_rates(
-    shadow: ShadowCounts, phase: ShadowPhase, max_error_rate: float
-) -> dict[str, tuple[float, float, float]]:
+def paired_rates(shadow: ShadowCounts, phase: ShadowPhase) -> dict[str, tuple[float, float, float]]:
     """Each paired rate the shadow gate tests: (hits, trials, bound)."""
     return {
-        "failed": (shadow.failures, shadow.mirrored, max_error_rate),
+        "failed": (shadow.failures, shadow.mirrored, phase.max_failure_rate),
         "shifted": (shadow.shifted, shadow.predictions, phase.max_shifted_rate),
         "flipped": (shadow.flips, shadow.predictions, phase.max_flip_rate),
     }
 
 
-def shadow_gate(stable: Snapshot, phase: ShadowPhase, max_error_rate: float) -> GateResult:
+def shadow_gate(stable: Snapshot, phase: ShadowPhase) -> GateResult:
     """Stable's answers against the candidate's to the same mirrored requests.
 
     A paired comparison: per request, did the candidate fail (an error or a timeout where stable
@@ -236,7 +234,7 @@ def shadow_gate(stable: Snapshot, phase: ShadowPhase, max_error_rate: float) -> 
         "threshold": threshold,
     } | {f"{DIFFERENCE_PREFIX}{bound:g}": count for bound, count in shadow.differences.items()}
     failing: list[str] = []
-    for name, (hits, trials, bound) in paired_rates(shadow, phase, max_error_rate).items():
+    for name, (hits, trials, bound) in paired_rates(shadow, phase).items():
         evidence = mixture_log_likelihood_ratio(hits, trials - hits, bound) if trials else 0.0
         values[f"{name}_log_evidence"] = evidence
         if evidence >= threshold and hits > bound * trials:
@@ -290,7 +288,7 @@ def evaluate_shadow(
     return [
         readiness_gate(candidate_ready),
         latency_gate(candidate, stable, policy.gates.latency, policy.min_requests),
-        shadow_gate(stable, policy.shadow, policy.gates.error_rate.max_error_rate),
+        shadow_gate(stable, policy.shadow),
     ]
 
 

@@ -56,8 +56,11 @@ def summarize(state: RolloutState, outcomes: list[Outcome]) -> RolloutSummary:
     end = state.finished_at or max((o.at for o in outcomes), default=state.started_at)
     during = [o for o in outcomes if state.started_at <= o.at <= end]
     to_rollback = None
-    if state.phase == "rolled_back" and state.first_canary_at and state.back_on_stable_at:
-        to_rollback = state.back_on_stable_at - state.first_canary_at
+    # From the first request the candidate answered: a canary's, or a mirrored one's.
+    shadow_start = next((d.at for d in state.decisions if d.action == "shadow_start"), None)
+    first_traffic = shadow_start or state.first_canary_at
+    if state.phase == "rolled_back" and first_traffic and state.back_on_stable_at:
+        to_rollback = state.back_on_stable_at - first_traffic
     failures = Counter(f"{o.status} from {o.revision or 'nowhere'}" for o in during if o.failed)
     return RolloutSummary(
         state.candidate, state.phase, state.reason, to_rollback,
@@ -139,7 +142,8 @@ def markdown(
         )
     if summary.seconds_to_rollback is not None:
         lines.append(
-            f"- first canary traffic to back on stable: {summary.seconds_to_rollback:.1f} s"
+            "- first traffic to the candidate (mirrored or canary) to back on stable: "
+            f"{summary.seconds_to_rollback:.1f} s"
         )
     lines += [
         "",

@@ -181,7 +181,7 @@ def test_combined_verdict_order() -> None:
     assert combined(evaluate(window(5), window(900), True, policy)) is Verdict.INSUFFICIENT_DATA
 
 
-PHASE = ShadowPhase(requests=300, max_shifted_rate=0.05, max_flip_rate=0.02)
+PHASE = ShadowPhase(requests=300, max_failure_rate=0.01, max_shifted_rate=0.05, max_flip_rate=0.02)
 
 
 def mirrored(ok: float, failed: float = 0, shifted: float = 0, flips: float = 0) -> Snapshot:
@@ -193,24 +193,24 @@ def mirrored(ok: float, failed: float = 0, shifted: float = 0, flips: float = 0)
 
 class TestShadow:
     def test_it_waits_for_the_phase_s_requests_then_passes(self) -> None:
-        assert shadow_gate(mirrored(299), PHASE, 0.01).verdict is Verdict.INSUFFICIENT_DATA
-        passed = shadow_gate(mirrored(300, shifted=3, flips=1), PHASE, 0.01)
+        assert shadow_gate(mirrored(299), PHASE).verdict is Verdict.INSUFFICIENT_DATA
+        passed = shadow_gate(mirrored(300, shifted=3, flips=1), PHASE)
         assert passed.verdict is Verdict.PASS
         assert "agree on 99.7%" in passed.reason
 
     def test_a_silently_wrong_candidate_fails_within_a_handful_of_requests(self) -> None:
-        result = shadow_gate(mirrored(6, shifted=6, flips=3), PHASE, 0.01)
+        result = shadow_gate(mirrored(6, shifted=6, flips=3), PHASE)
         assert result.verdict is Verdict.FAIL
         assert "6 of 6 shifted" in result.reason
 
     def test_failures_on_mirrored_requests_include_timeouts(self) -> None:
         shadow = ShadowCounts(ok=40, timeout=10, differences={math.inf: 40})
-        result = shadow_gate(Snapshot(shadow=shadow), PHASE, 0.01)
+        result = shadow_gate(Snapshot(shadow=shadow), PHASE)
         assert result.verdict is Verdict.FAIL
         assert "10 of 50 failed" in result.reason
 
     def test_a_stable_revision_without_shadow_counters_cannot_mirror(self) -> None:
-        result = shadow_gate(Snapshot(), PHASE, 0.01)
+        result = shadow_gate(Snapshot(), PHASE)
         assert result.verdict is Verdict.INSUFFICIENT_DATA
         assert result.values == {"capable": 0.0}
 
@@ -218,11 +218,11 @@ class TestShadow:
 def test_shadow_false_alarm_rate_is_below_the_stated_rate() -> None:
     """Candidates exactly at every bound, checked every 10 mirrored requests (30 looks)."""
     at_bounds = (0.01, PHASE.max_shifted_rate, PHASE.max_flip_rate)
-    rate = simulated_shadow_failure_rate(PHASE, 0.01, at_bounds, 10, runs=600)
+    rate = simulated_shadow_failure_rate(PHASE, at_bounds, 10, runs=600)
     # Stated 1%; with 600 runs a true 1% would exceed 2.5% with probability < 0.1%.
     assert rate <= 0.025, rate
 
 
 def test_shadow_catches_a_candidate_three_times_over_a_bound() -> None:
     rates = (0.0, 3 * PHASE.max_shifted_rate, 0.0)
-    assert simulated_shadow_failure_rate(PHASE, 0.01, rates, 10, runs=100, seed=1) >= 0.9
+    assert simulated_shadow_failure_rate(PHASE, rates, 10, runs=100, seed=1) >= 0.9
