@@ -23,8 +23,9 @@ demo: $(UV)  ## train, serve and roll out on this machine
 experiment-demo: $(UV)  ## a local A/B test over real HTTP: simulated users, a win, then an A/A run with no decision
 	$(RUN) python -m pipelines experiment-demo
 
-test: $(UV)  ## the whole test suite with a coverage floor; "no tests ran" (pytest exit 5) fails
-	$(RUN) pytest --cov --cov-report=term; rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest ran no tests" >&2; exit $$rc
+# Two pytest workers: most integration tests wait on processes and bakes, so two share two cores.
+test: $(UV)  ## the whole test suite with a coverage floor, on two workers; "no tests ran" (pytest exit 5) fails
+	$(RUN) pytest -n 2 --cov --cov-report=term; rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest ran no tests" >&2; exit $$rc
 
 lint: $(UV)  ## every pre-commit hook on every file (ruff, pylint, pyright, hadolint, file checks)
 	$(RUN) pre-commit run --all-files --show-diff-on-failure

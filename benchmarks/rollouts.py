@@ -73,8 +73,9 @@ def _run(
 def _fault_table(results: dict[tuple[str, str], list[RolloutSummary]]) -> list[str]:
     lines = [
         "| fault | phases | rolled back | seconds to rollback (median, max) | failed user "
-        "requests (median, max) | share failed (median) | reason (first run) |",
-        "|---|---|---|---|---|---|---|",
+        "requests (median, max) | share failed (median) | user requests the candidate answered "
+        "(median) | reason (first run) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for (name, mode), runs in results.items():
         seconds = [r.seconds_to_rollback for r in runs if r.seconds_to_rollback is not None]
@@ -85,6 +86,7 @@ def _fault_table(results: dict[tuple[str, str], list[RolloutSummary]]) -> list[s
             f"| {name} | {mode} | {rolled}/{len(runs)} | {timing} | "
             f"{statistics.median(failed):.0f}, {max(failed)} | "
             f"{statistics.median(r.failed_request_ratio for r in runs):.2%} | "
+            f"{statistics.median(r.candidate_requests for r in runs):.0f} | "
             f"{runs[0].reason[:120]} |"
         )
     return lines
@@ -148,8 +150,9 @@ def main() -> None:
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, local platform, {USERS_PER_SECOND:.0f} simulated "
         f"users/s, policy `environments/local.yaml` (steps {policy.steps}, checks every "
-        f"{policy.check_interval_seconds:g} s). Seconds to rollback: first canary traffic to "
-        "traffic back on stable. Failed user requests: failed / all user requests from the start "
+        f"{policy.check_interval_seconds:g} s). Seconds to rollback: the candidate's first "
+        "request (mirrored or canary) to traffic back on stable. Failed user requests: failed / "
+        "all user requests from the start "
         f"of the rollout (deploy included) to its end. {REPEATS} runs per fault and phases, "
         f"interleaved. Shadow phase: {shadow.requests} mirrored requests at "
         f"{shadow.sample_rate:.0%} sampling before the first canary step.",

@@ -137,10 +137,14 @@ def error_rate_gate(
 def latency_gate(
     candidate: Snapshot, stable: Snapshot, gate: LatencyGate, min_requests: int
 ) -> GateResult:
-    """p99 under the SLO, and p50/p99 within a factor of stable unless the gap is negligible."""
+    """p99 under the SLO, and p50/p99 within a factor of stable unless the gap is negligible.
+
+    Quantiles are reported only for a revision that answered something (no NaN in the record).
+    """
     ms = {
         f"{who}_{name}": quantile(snap.latency, q) * 1000
         for who, snap in (("candidate", candidate), ("stable", stable))
+        if snap.requests > 0
         for name, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99))
     }
     if candidate.requests < min_requests or stable.requests < min_requests:

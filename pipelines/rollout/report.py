@@ -44,6 +44,7 @@ class RolloutSummary:
     seconds_to_rollback: float | None
     user_requests: int
     failed_requests: int
+    candidate_requests: int  # user requests the candidate answered (a mirrored copy is not one)
     failures: dict[str, int]  # "<status> from <revision>" -> count (status 0: no answer)
 
     @property
@@ -64,7 +65,8 @@ def summarize(state: RolloutState, outcomes: list[Outcome]) -> RolloutSummary:
     failures = Counter(f"{o.status} from {o.revision or 'nowhere'}" for o in during if o.failed)
     return RolloutSummary(
         state.candidate, state.phase, state.reason, to_rollback,
-        len(during), sum(failures.values()), dict(failures),
+        len(during), sum(failures.values()),
+        sum(o.revision == state.candidate for o in during), dict(failures),
     )  # fmt: skip
 
 
@@ -138,7 +140,8 @@ def markdown(
     if summary.user_requests:  # only a simulated user (the local traffic generator) counts them
         lines.append(
             f"- user requests during the rollout: {summary.user_requests}, failed: "
-            f"{summary.failed_requests} ({summary.failed_request_ratio:.2%})"
+            f"{summary.failed_requests} ({summary.failed_request_ratio:.2%}), answered by the "
+            f"candidate: {summary.candidate_requests}"
         )
     if summary.seconds_to_rollback is not None:
         lines.append(

