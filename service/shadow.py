@@ -230,20 +230,22 @@ class ShadowMirror:
         if switch.audience:
             headers["authorization"] = f"Bearer {await self._tokens.id_token(switch.audience)}"
         try:
-            response = await self._tokens.http.post(
-                switch.url + ROUTES[mirrored.route], content=mirrored.body(), headers=headers
-            )
-        except httpx.TimeoutException:
+            # The budget is the whole exchange: httpx's timeout bounds each read, not the sum.
+            async with asyncio.timeout(self.settings.SHADOW_TIMEOUT_MS / 1000):
+                response = await self._tokens.http.post(
+                    switch.url + ROUTES[mirrored.route], content=mirrored.body(), headers=headers
+                )
+        except (TimeoutError, httpx.TimeoutException):
             self.metrics.request("timeout")
             return
         except httpx.TransportError:
             self.metrics.request("failed")
             return
-        if response.status_code != 200:
-            self.metrics.request("failed")
-            return
-        answers = candidate_answers(mirrored.route, response.json())
-        if len(answers) != len(mirrored.scores):
+        try:
+            answers = candidate_answers(mirrored.route, response.json())
+        except (ValueError, KeyError, TypeError):  # an answer that is not a prediction
+            answers = []
+        if response.status_code != 200 or len(answers) != len(mirrored.scores):
             self.metrics.request("failed")
             return
         self.metrics.request("ok")

@@ -220,6 +220,7 @@ class Controller:
             results = self._bake(state, 0, self._shadow_judge(state), bake_seconds=0)
         finally:
             self.platform.stop_mirror()
+        self.sleep(self.platform.shadow_settle_seconds)  # the last mirrored requests land
         shadow = next((r for r in results if r.gate == "shadow"), None)
         if shadow is None:  # on_insufficient_data: pass, with no window read at all
             self._decide(state, "shadow_inconclusive", "; ".join(r.reason for r in results))

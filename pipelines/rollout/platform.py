@@ -55,6 +55,10 @@ class Platform(Protocol):
 
     # The shortest useful interval between gate checks: how often new metrics can appear.
     min_check_interval_seconds: float
+    # After `stop_mirror`, how long a mirrored request may still reach the candidate: the
+    # revisions' switch poll plus one request's time budget. A canary step starts after it, so
+    # its windows count user requests alone.
+    shadow_settle_seconds: float
 
     def deploy(self, revision: Candidate) -> None:
         """Start the revision with no traffic; return once it is ready or raise DeployError."""

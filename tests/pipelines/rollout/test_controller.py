@@ -37,6 +37,7 @@ class FakePlatform:  # pylint: disable=too-many-instance-attributes  # its knobs
     """Counts grow with time and traffic share; the candidate's error rate is configurable."""
 
     min_check_interval_seconds = 0.0
+    shadow_settle_seconds = 7.0
 
     def __init__(
         self,
@@ -372,6 +373,10 @@ def test_the_shadow_phase_comes_between_smoke_and_the_first_step(tmp_path: Path)
     assert shadow_checks[-1].verdict == "PASS"
     assert platform.shadow[0] >= SHADOW.shadow.requests
     assert platform.switch is None, "the switch is cleared when the phase ends"
+    first_step = next(d.at for d in state.decisions if d.action == "set_traffic")
+    assert first_step - shadow_checks[-1].at >= platform.shadow_settle_seconds, (
+        "the first canary window opens after the last mirrored request could land"
+    )
 
 
 @pytest.mark.parametrize(

@@ -25,11 +25,17 @@ from pipelines.rollout.platforms.cloudrun.release_record import RecordedRelease
 from pipelines.rollout.platforms.cloudrun.service_api import LiveService, ServiceApi, check_no_drift
 from pipelines.rollout.platforms.cloudrun.state_object import StorageObject
 from pipelines.rollout.window import Snapshot
+from service.settings import Settings
 from service.shadow import ShadowSwitch
 
 # The collector's default RunMonitoring scrape interval (infra/cloud_run.py): a gate check more
 # often than this sees no new sample.
 SCRAPE_INTERVAL_S = 30.0
+# Revisions on Cloud Run run with the service's default shadow settings (infra sets none).
+_SHADOW_DEFAULTS = Settings.model_fields
+SHADOW_SETTLE_S = float(_SHADOW_DEFAULTS["SHADOW_POLL_S"].default) + (
+    float(_SHADOW_DEFAULTS["SHADOW_TIMEOUT_MS"].default) / 1000
+)
 PHASE_AFTER: dict[Action, Phase] = {
     "deploy": "dark_launched",
     "canary": "canary",
@@ -64,6 +70,7 @@ class CloudRunPlatform:
     switch: StorageObject  # the shadow switch every instance polls (settings.shadow_switch)
     event_store: EventStore | None = None  # the environment's events dataset in BigQuery
     min_check_interval_seconds: float = SCRAPE_INTERVAL_S
+    shadow_settle_seconds: float = SHADOW_SETTLE_S
 
     def recorded(self) -> RecordedRelease:
         return RecordedRelease.from_outputs(self.stack.outputs(), self.settings.environment)

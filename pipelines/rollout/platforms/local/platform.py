@@ -30,6 +30,7 @@ from service.shadow import ShadowSwitch
 
 READY_TIMEOUT_S = 90.0
 SHADOW_POLL_S = 0.5
+SHADOW_TIMEOUT_S = 1.0
 ROUTER_MODULE = "pipelines.rollout.platforms.local.router"
 
 
@@ -37,6 +38,7 @@ class LocalPlatform:
     """Revisions and router as child processes, recorded in `<workdir>/platform.json`."""
 
     min_check_interval_seconds = 0.0  # every check reads each revision's /metrics live
+    shadow_settle_seconds = SHADOW_POLL_S + SHADOW_TIMEOUT_S
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -107,6 +109,7 @@ class LocalPlatform:
             "K_REVISION": revision.name,
             "SHADOW_CONTROL": str(self.shadow_switch),
             "SHADOW_POLL_S": str(SHADOW_POLL_S),
+            "SHADOW_TIMEOUT_MS": str(SHADOW_TIMEOUT_S * 1000),
             **revision.env,
         }
         self.record["revisions"][revision.name] = {
