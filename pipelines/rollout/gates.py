@@ -230,8 +230,8 @@ def shadow_gate(stable: Snapshot, phase: ShadowPhase) -> GateResult:
     at a third of the false-alarm rate, so checking as often as we like keeps the whole gate's
     false rollbacks under `false_alarm_rate`. Its prior is centred on ten times the bound (at
     most 0.5, the uniform prior): a 0.5% failure bound is there to catch a few percent, and a
-    uniform prior would spend most of its mass on rates no candidate has. Where a two-sample test must see two
-    distributions drift apart, one inverted score per request is evidence here.
+    uniform prior would spend most of its mass on rates no candidate has. Where a two-sample
+    test must see two distributions drift apart, one inverted score per request is evidence here.
     """
     shadow = stable.shadow
     if shadow is None:
