@@ -101,10 +101,15 @@ def simulate_reviewers(url: str, data: Dataset, queues: int, seed: int, progress
     legit = np.flatnonzero(~data.labels).tolist()
     task = progress.add_task("review queues", total=queues)
     with httpx.Client(base_url=url, timeout=10) as client:
-        for _ in range(queues):
+        for n in range(queues):
             rows = [rng.choice(frauds if rng.random() < QUEUE_FRAUD_SHARE else legit)
                     for _ in range(QUEUE_LENGTH)]  # fmt: skip
-            answer = client.post("/v1/rank", json={"transactions": records(data, rows)})
+            # The team draft is seeded by the request id: a fixed one makes the draft repeat too.
+            answer = client.post(
+                "/v1/rank",
+                json={"transactions": records(data, rows)},
+                headers={"x-request-id": f"queue-{seed}-{n}"},
+            )
             answer.raise_for_status()
             ranking = answer.json()
             for placed in ranking["ranked"][:REVIEWED]:

@@ -32,10 +32,8 @@ from service.shadow import ShadowSwitch
 # often than this sees no new sample.
 SCRAPE_INTERVAL_S = 30.0
 # Revisions on Cloud Run run with the service's default shadow settings (infra sets none).
-_SHADOW_DEFAULTS = Settings.model_fields
-SHADOW_SETTLE_S = float(_SHADOW_DEFAULTS["SHADOW_POLL_S"].default) + (
-    float(_SHADOW_DEFAULTS["SHADOW_TIMEOUT_MS"].default) / 1000
-)
+_DEFAULTS = Settings.model_construct()
+SHADOW_SETTLE_S = _DEFAULTS.SHADOW_POLL_S + _DEFAULTS.SHADOW_TIMEOUT_MS / 1000
 PHASE_AFTER: dict[Action, Phase] = {
     "deploy": "dark_launched",
     "canary": "canary",
