@@ -49,7 +49,8 @@ ShadowOfHeader = Annotated[
     Header(
         alias="X-Shadow-Of",
         max_length=128,
-        description="Set by a revision mirroring this request to a candidate: no events recorded.",
+        description="Set by a revision mirroring this request to a candidate (the shadow switch's "
+        "token): no events recorded. Any other value is ignored.",
     ),
 ]
 RequestIdDep = Annotated[str, Depends(_request_id)]
@@ -106,14 +107,15 @@ async def _score(
     shadow_of: str | None,
 ) -> list[Score]:
     """Score with the arm `served` names, record the metrics and one event per transaction;
-    a live request the champion answered is offered to the shadow mirror, if one is on."""
+    a live request the champion answered is offered to the shadow mirror, if one is on. A
+    mirrored copy (its header carries the switch's token) records no event and is not mirrored."""
     probabilities = await _probabilities(runtime, runtime.arm(served.variant), transactions, single)
     if served.experiment:
         runtime.metrics.observe_variant(served.experiment, served.variant, len(transactions))
     threshold, margin = served.threshold, runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
     scores = probabilities.tolist()
     decisions = [p >= threshold for p in scores]
-    if shadow_of is None:
+    if runtime.shadow is None or not runtime.shadow.is_mirrored(shadow_of):
         runtime.events.predictions(served, scores, decisions)
         if runtime.shadow is not None and served.variant != "challenger":
             runtime.shadow.offer(

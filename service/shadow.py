@@ -18,8 +18,10 @@ a controller killed mid-phase leaves no mirroring behind.
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,8 +41,9 @@ from service.settings import Settings
 
 logger = logging.getLogger("service.shadow")
 
-# The header a mirrored request carries: the candidate answers it like any other request but
-# records no events, so experiments and monitoring never count a shadow prediction.
+# The header a mirrored request carries, with the switch's token as its value: the candidate
+# (which reads the same switch) answers it like any other request but records no events, so
+# experiments and monitoring never count a shadow prediction. A client cannot forge it.
 SHADOW_HEADER = "x-shadow-of"
 METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default"
 ROUTES = {"predict": "/v1/predict", "batch": "/v1/predict/batch"}
@@ -61,6 +64,10 @@ class ShadowSwitch(BaseModel):
     headers: dict[str, str] = {}
     # The ID token audience when the candidate is private (Cloud Run: the service's URL).
     audience: str | None = None
+    # What marks a mirrored request; readable only by whoever may read the switch.
+    token: Annotated[str, Field(min_length=16)] = Field(
+        default_factory=lambda: secrets.token_urlsafe(24)
+    )
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,16 @@ class ShadowMirror:
             return None
         return switch
 
+    def is_mirrored(self, header: str | None) -> bool:
+        """Whether a request's `X-Shadow-Of` is the current switch's token (then it is a copy)."""
+        switch = self.switch
+        return (
+            header is not None
+            and switch is not None
+            and switch.expires_at > time.time()
+            and hmac.compare_digest(header.encode(), switch.token.encode())
+        )
+
     def offer(self, mirrored: Mirrored) -> None:
         """Queue a sampled copy; never waits, never raises (a full queue drops and counts)."""
         switch = self.active
@@ -225,7 +242,7 @@ class ShadowMirror:
         if switch is None:  # switched off while it waited: never sent
             self.metrics.request("dropped")
             return
-        headers = {"content-type": "application/json", SHADOW_HEADER: self.settings.K_REVISION}
+        headers = {"content-type": "application/json", SHADOW_HEADER: switch.token}
         headers |= switch.headers | {"x-request-id": mirrored.request_id}
         if switch.audience:
             headers["authorization"] = f"Bearer {await self._tokens.id_token(switch.audience)}"

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pipelines.atomic_file import write_json_atomic
 from pipelines.rollout.window import ShadowCounts, parse_metrics
 from pipelines.server_process import ServerProcess, free_port, service_process
+from service.app import create_app
 from service.events import EventLog
 from service.metrics import ShadowMetrics
 from service.schemas import EXAMPLE_TRANSACTION, Transaction
@@ -148,13 +150,55 @@ class Failing(BaseHTTPRequestHandler):
         del format, args
 
 
+class TestTheShadowHeader:
+    """Only the switch's token marks a request as a mirrored copy; anything else is live."""
+
+    @pytest.mark.parametrize(("header", "recorded"), [(None, 1), ("forged-by-a-client", 1),
+                                                       ("TOKEN", 0)])  # fmt: skip
+    def test_only_the_token_keeps_a_request_out_of_the_events(
+        self, model_dir: Path, tmp_path: Path, header: str | None, recorded: int
+    ) -> None:
+        location = tmp_path / "switch.json"
+        current = switch("http://127.0.0.1:9", source="another-revision")
+        write_json_atomic(location, current.model_dump(mode="json"))
+        lines: list[bytes] = []
+        settings = Settings(
+            MODEL_DIR=model_dir, K_REVISION="candidate", SHADOW_CONTROL=str(location)
+        )
+        app = create_app(settings, events=EventLog("candidate", write=lines.append))
+        headers = {} if header is None else {"x-shadow-of": header.replace("TOKEN", current.token)}
+        with TestClient(app) as client:
+            answer = client.post("/v1/predict", json=EXAMPLE_TRANSACTION, headers=headers)
+        assert answer.status_code == 200
+        assert len(lines) == recorded
+
+
 @pytest.fixture(scope="module")
-def stable(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def switch_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shadow") / "switch.json"
+
+
+@pytest.fixture(scope="module")
+def candidate(
+    model_dir: Path, switch_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The stable revision's model again, reading the same switch (it knows the token)."""
+    env = {"K_REVISION": "candidate", "SHADOW_CONTROL": str(switch_file), "SHADOW_POLL_S": "0.1"}
+    log = tmp_path_factory.mktemp("candidate") / "candidate.log"
+    with service_process(model_dir, free_port(), log, env) as server:
+        server.wait_ready(timeout_s=90)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stable(
+    model_dir: Path, switch_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """A serving revision that polls its switch every 0.1 s, with a tight shadow budget."""
     folder = tmp_path_factory.mktemp("stable")
     env = {
         "K_REVISION": "stable",
-        "SHADOW_CONTROL": str(folder / "switch.json"),
+        "SHADOW_CONTROL": str(switch_file),
         "SHADOW_POLL_S": "0.1",
         "SHADOW_TIMEOUT_MS": "200",
         "SHADOW_QUEUE_SIZE": "16",
@@ -183,7 +227,7 @@ def shadow_of(stable: ServerProcess) -> ShadowCounts:
 
 @pytest.mark.integration
 def test_live_answers_are_byte_identical_with_mirroring_on_and_off(
-    stable: ServerProcess, live_service: ServerProcess
+    stable: ServerProcess, candidate: ServerProcess
 ) -> None:
     """Same requests, same ids: the same bytes; the candidate (same model) agrees on every one
     and records no event for a mirrored request."""
@@ -198,7 +242,7 @@ def test_live_answers_are_byte_identical_with_mirroring_on_and_off(
 
     turn_on(stable, None)
     before, off = shadow_of(stable), answers()
-    turn_on(stable, live_service.url)
+    turn_on(stable, candidate.url)
     on = answers()
     deadline = time.monotonic() + 10
     while (after := shadow_of(stable).minus(before)).mirrored < 20 and time.monotonic() < deadline:
@@ -211,7 +255,7 @@ def test_live_answers_are_byte_identical_with_mirroring_on_and_off(
     assert (after.predictions, after.shifted, after.flips) == (after.ok, 0, 0)
     events = [
         json.loads(line)
-        for line in live_service.log_path.read_text().splitlines()
+        for line in candidate.log_path.read_text().splitlines()
         if line.startswith("{") and '"event"' in line
     ]
     assert not [e for e in events if str(e.get("request_id", "")).startswith("same-")]
