@@ -4,10 +4,13 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
-from pipelines.experiments.events import LogFiles
+import httpx
+
+from pipelines.experiments.events import EVENT_COLUMNS, BigQueryEvents, LogFiles
 from pipelines.rollout.report import write_report
-from pipelines.rollout.shadow_report import findings
+from pipelines.rollout.shadow_report import SHADOW_FIELDS, findings
 from pipelines.rollout.state import Check, Decision, RolloutState
 from service.events import EventLog, ShadowRow
 
@@ -77,3 +80,55 @@ def test_without_readable_events_the_counts_are_still_reported(tmp_path: Path) -
     text = (tmp_path / "reports" / "v2.md").read_text()
     assert "mirrored requests: 200" in text
     assert "no feedback on the flipped predictions yet" in text
+
+
+def test_in_the_cloud_the_same_queries_run_on_bigquery() -> None:
+    """The report's two queries go to the events dataset with the candidate as the parameter."""
+    schema = {"fields": [
+        {"name": n, "type": t} for n, t in (
+            ("request_id", "STRING"), ("item", "INTEGER"), ("score", "FLOAT"),
+            ("candidate_score", "FLOAT"), ("decision", "BOOLEAN"),
+            ("candidate_decision", "BOOLEAN"), ("logit_difference", "FLOAT"),
+            ("inputs", "STRING"),
+        )
+    ]}  # fmt: skip
+    row = ["req-9", "0", "0.01", "0.5", "false", "true", "4.6", '{"amount": 1.0}']
+    labelled = {"fields": [{"name": "labelled", "type": "INTEGER"}]}
+    answers = iter([
+        {"jobComplete": True, "schema": schema, "rows": [{"f": [{"v": v} for v in row]}]},
+        {"jobComplete": True, "schema": labelled, "rows": [{"f": [{"v": "0"}]}]},
+    ])  # fmt: skip
+    queries: list[dict[str, Any]] = []
+
+    def bigquery_api(request: httpx.Request) -> httpx.Response:
+        queries.append(json.loads(request.content))
+        return httpx.Response(200, json=next(answers))
+
+    http = httpx.Client(transport=httpx.MockTransport(bigquery_api))
+    store = BigQueryEvents(http, "my-ml-prod", "fraud_scorer_events", "europe-west1")
+    found = findings(state(), store)
+    assert found is not None
+    assert found.disagreements == [{
+        "request_id": "req-9", "item": 0, "score": 0.01, "candidate_score": 0.5,
+        "decision": False, "candidate_decision": True, "logit_difference": 4.6,
+        "inputs": '{"amount": 1.0}',
+    }]  # fmt: skip
+    assert found.feedback is None, "no labelled flips yet"
+    for query in queries:
+        assert "jsonPayload.candidate_decision" in query["query"]
+        assert "= 'shadow'" in query["query"]
+        assert query["queryParameters"][0]["parameterValue"] == {"value": "v2"}
+
+
+def test_every_field_the_shadow_queries_read_is_written_with_its_type() -> None:
+    lines: list[bytes] = []
+    EventLog("v1", write=lines.append).shadow(
+        "req-1", "v2", [ShadowRow(0, 0.01, False, 0.40, True, 4.2, '{"amount": 900.0}')]
+    )
+    written = json.loads(lines[0])
+    kinds = {"VARCHAR": str, "BIGINT": int, "DOUBLE": float, "BOOLEAN": bool}
+    for name in ("time", "event", *SHADOW_FIELDS):
+        assert name in written, f"{name} is read by the shadow SQL but not written"
+        kind = EVENT_COLUMNS[name]
+        if kind in kinds:
+            assert isinstance(written[name], kinds[kind]), (name, written[name])
