@@ -31,6 +31,11 @@ def drill_verdict(state: RolloutState, plan: RolloutPlan) -> tuple[bool, str]:
     took = summarize(state, []).seconds_to_rollback
     if took is None:
         return True, f"rolled back before any user request ({state.reason})"
+    if state.first_canary_at is None:
+        return True, (
+            f"rolled back in the shadow phase, {took:.0f} s after mirroring began, before any "
+            f"user request ({state.reason})"
+        )
     limit = plan.worst_case_to_rollback_seconds
     if took > limit:
         return (

@@ -86,7 +86,10 @@ def test_one_comment_holds_every_environment_the_verdict_and_the_plan() -> None:
     assert '~ role: "roles/storage.objectUser" => "roles/storage.objectCreator"' in body
     assert "| ROC-AUC | 0.9490 | 0.9510 | -0.0020 |" in body
     assert "gap \\| 0.21 over 0.15" in body, "a table cell cannot be split by the reason"
-    assert "| prod | 1% → 5% → 25% → 50% → 100% | 10 min | 60 s | 40 min | 2 h 40 min |" in body
+    assert (
+        "| prod | 200 mirrored requests, at most 15 min | 1% → 5% → 25% → 50% → 100% | 10 min "
+        "| 60 s | 40 min | 2 h 55 min |"
+    ) in body
 
 
 def test_a_fork_without_credentials_or_a_first_model_still_gets_a_comment() -> None:

@@ -19,7 +19,7 @@ from pipelines.rollout.drill import drill_candidate, drill_verdict
 from pipelines.rollout.plan import cloud_plan
 from pipelines.rollout.platform import DeployError
 from pipelines.rollout.report import write_report
-from pipelines.rollout.state import RolloutState
+from pipelines.rollout.state import Decision, RolloutState
 from pipelines.server_process import ServerProcess, free_port, service_process
 from tests.pipelines.rollout.platforms.cloudrun import fake_pulumi
 from tests.pipelines.rollout.platforms.cloudrun.fake_cloud import (
@@ -339,5 +339,11 @@ def test_a_drill_passes_only_if_rolled_back_within_the_plans_worst_case() -> Non
     assert drill_verdict(late, plan)[0] is False
     before_users = state.model_copy(update={"first_canary_at": None, "back_on_stable_at": 5.0})
     assert drill_verdict(before_users, plan)[0] is True
+    shadow = Decision(at=2.0, action="shadow_start", reason="mirror")
+    in_shadow = before_users.model_copy(update={"decisions": [shadow]})
+    assert drill_verdict(in_shadow, plan) == (
+        True, "rolled back in the shadow phase, 3 s after mirroring began, before any user "
+        "request (error_rate: 20% over 1%)",
+    )  # fmt: skip
     promoted = on_time.model_copy(update={"phase": "promoted"})
     assert "did not catch it" in drill_verdict(promoted, plan)[1]
