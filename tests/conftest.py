@@ -1,8 +1,9 @@
 """Shared fixtures: a tiny data set, one model trained per session, an app and a live server."""
 
+import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -81,13 +82,19 @@ def transaction() -> dict[str, object]:
     return dict(EXAMPLE_TRANSACTION)
 
 
+@contextlib.contextmanager
+def ready_service(model_dir: Path, log: Path, env: Mapping[str, str]) -> Iterator[ServerProcess]:
+    """A real service process on a free port of 127.0.0.1, ready; stopped on the way out."""
+    with service_process(model_dir, free_port(), log, env) as server:
+        server.wait_ready(timeout_s=90)
+        yield server
+
+
 @pytest.fixture(scope="session")
 def live_service(
     model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """The real service process on 127.0.0.1, shared by the HTTP-level tests."""
     log = tmp_path_factory.mktemp("logs") / "service.log"
-    server = service_process(model_dir, free_port(), log, {"BATCH_MAX_INSTANCES": "50"})
-    with server:
-        server.wait_ready(timeout_s=90)
+    with ready_service(model_dir, log, {"BATCH_MAX_INSTANCES": "50"}) as server:
         yield server

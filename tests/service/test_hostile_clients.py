@@ -14,8 +14,9 @@ import pytest
 from benchmarks.hostile_bodies import HOSTILE
 from environments.traffic import stable_only
 from pipelines.rollout.platforms.local.platform import ROUTER_MODULE
-from pipelines.server_process import ServerProcess, free_port, service_process
+from pipelines.server_process import ServerProcess, free_port
 from service.schemas import EXAMPLE_TRANSACTION
+from tests.conftest import ready_service
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +29,7 @@ PRODUCTION = {"ENVIRONMENT": "staging", "GIT_SHA": "0123abc", **TIMEOUTS}
 @pytest.fixture(scope="module")
 def service(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log = tmp_path_factory.mktemp("hostile") / "service.log"
-    with service_process(model_dir, free_port(), log, PRODUCTION) as server:
-        server.wait_ready(timeout_s=90)
+    with ready_service(model_dir, log, PRODUCTION) as server:
         yield server
 
 

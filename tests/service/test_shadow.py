@@ -17,13 +17,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pipelines.atomic_file import write_json_atomic
 from pipelines.rollout.window import ShadowCounts, parse_metrics
-from pipelines.server_process import ServerProcess, free_port, service_process
+from pipelines.server_process import ServerProcess
 from service.app import create_app
 from service.events import EventLog
 from service.metrics import ShadowMetrics
 from service.schemas import EXAMPLE_TRANSACTION, Transaction
 from service.settings import Settings
 from service.shadow import Mirrored, ShadowMirror, ShadowSwitch
+from tests.conftest import ready_service
 
 
 def switch(url: str, source: str = "stable", expires_in: float = 300.0) -> ShadowSwitch:
@@ -185,8 +186,7 @@ def candidate(
     """The stable revision's model again, reading the same switch (it knows the token)."""
     env = {"K_REVISION": "candidate", "SHADOW_CONTROL": str(switch_file), "SHADOW_POLL_S": "0.1"}
     log = tmp_path_factory.mktemp("candidate") / "candidate.log"
-    with service_process(model_dir, free_port(), log, env) as server:
-        server.wait_ready(timeout_s=90)
+    with ready_service(model_dir, log, env) as server:
         yield server
 
 
@@ -204,8 +204,7 @@ def stable(
         "SHADOW_QUEUE_SIZE": "16",
         "SHADOW_WORKERS": "4",
     }
-    with service_process(model_dir, free_port(), folder / "stable.log", env) as server:
-        server.wait_ready(timeout_s=90)
+    with ready_service(model_dir, folder / "stable.log", env) as server:
         yield server
 
 
