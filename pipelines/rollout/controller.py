@@ -27,6 +27,7 @@ from pipelines.rollout.crash_points import crash_point
 from pipelines.rollout.gates import (
     GateResult,
     Verdict,
+    cannot_mirror,
     combined,
     evaluate,
     evaluate_shadow,
@@ -195,7 +196,10 @@ class Controller:
             label = f"step {state.step_index + 1}/{len(steps)}"
             self._decide(state, "set_traffic", f"{label}: candidate at {percent}%", step)
             state.first_canary_at = state.first_canary_at or self.clock()
-            state.evidence += _step_evidence(self._bake(state, percent, self._canary_judge(state)))
+            bake = self.policy.bake_seconds
+            limit = bake + self.policy.max_extension_seconds
+            results = self._bake(state, percent, self._canary_judge(state), bake, limit)
+            state.evidence += _step_evidence(results)
             state.step_index += 1
             self._emit("step_passed", state)
         self._move(state, "promote")
@@ -207,7 +211,7 @@ class Controller:
         """Mirrored traffic at 0% of users until the paired gate passes; the switch is cleared
         whatever happens, and expires by itself should this process die."""
         phase = self.policy.shadow
-        if phase.requests == 0 or state.shadow_passed:
+        if phase.requests == 0 or state.shadow_done:
             return
         until = self.clock() + phase.max_seconds + SHADOW_LEASE_MARGIN_S
         self._decide(
@@ -217,20 +221,21 @@ class Controller:
         )  # fmt: skip
         self.platform.mirror(state.stable, state.candidate, phase, until)
         try:
-            results = self._bake(state, 0, self._shadow_judge(state), bake_seconds=0)
+            # No bake: it passes once the paired gate has its requests, or runs out of time.
+            results = self._bake(state, 0, self._shadow_gates, 0, phase.max_seconds)
         finally:
             self.platform.stop_mirror()
         self.sleep(self.platform.shadow_settle_seconds)  # the last mirrored requests land
         shadow = next((r for r in results if r.gate == "shadow"), None)
         if shadow is None:  # on_insufficient_data: pass, with no window read at all
             self._decide(state, "shadow_inconclusive", "; ".join(r.reason for r in results))
-        elif shadow.values.get("capable") == 0:
+        elif cannot_mirror(results):
             self._decide(state, "shadow_skipped", f"{state.stable} cannot mirror: canary only")
         elif shadow.verdict is Verdict.PASS:
             self._decide(state, "shadow_passed", shadow.reason)
         else:  # on_insufficient_data: pass
             self._decide(state, "shadow_inconclusive", shadow.reason)
-        state.shadow_passed = True
+        state.shadow_done = True
         self._emit("step_passed", state)
 
     def _canary_judge(self, state: RolloutState) -> Judge:
@@ -239,11 +244,8 @@ class Controller:
 
         return judge
 
-    def _shadow_judge(self, state: RolloutState) -> Judge:
-        del state  # the paired gate starts afresh with every phase
-        return lambda candidate, stable, ready: evaluate_shadow(
-            candidate, stable, ready, self.policy
-        )
+    def _shadow_gates(self, candidate: Snapshot, stable: Snapshot, ready: bool) -> list[GateResult]:
+        return evaluate_shadow(candidate, stable, ready, self.policy)
 
     def _window(
         self, state: RolloutState, base: tuple[Mark, Mark], judge: Judge
@@ -261,19 +263,12 @@ class Controller:
             return [readiness_gate(ready), lagging]
         return judge(candidate, stable, ready)
 
-    def _bake(
-        self,
-        state: RolloutState,
-        percent: int,
-        judge: Judge,
-        bake_seconds: float | None = None,
+    def _bake(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+        self, state: RolloutState, percent: int, judge: Judge, bake: float, limit: float
     ) -> list[GateResult]:
-        """Evaluate gates every interval until the step has baked (with every gate passing for
-        `bake_seconds`, the policy's by default); returns the last results. A shadow phase (0%)
-        may take up to its own `max_seconds` instead of the bake and its extension."""
+        """Evaluate gates every interval until every gate passes after `bake` seconds, or
+        `limit` seconds have passed with some lacking data; returns the last results."""
         policy = self.policy
-        bake = policy.bake_seconds if bake_seconds is None else bake_seconds
-        limit = policy.shadow.max_seconds if percent == 0 else bake + policy.max_extension_seconds
         base = (self.platform.mark(state.candidate), self.platform.mark(state.stable))
         started = self.clock()
         interval = max(policy.check_interval_seconds, self.platform.min_check_interval_seconds)
@@ -292,7 +287,7 @@ class Controller:
             if verdict is Verdict.FAIL:
                 failed = [f"{r.gate}: {r.reason}" for r in results if r.verdict is Verdict.FAIL]
                 raise RolloutAbortedError(f"{where}: " + "; ".join(failed))
-            if any(r.gate == "shadow" and r.values.get("capable") == 0 for r in results):
+            if cannot_mirror(results):
                 return results  # a stable revision from before shadow traffic: nothing to wait for
             if elapsed < bake:
                 continue

@@ -267,6 +267,11 @@ def shadow_gate(stable: Snapshot, phase: ShadowPhase) -> GateResult:
     return GateResult("shadow", Verdict.PASS, reason, values)
 
 
+def cannot_mirror(results: list[GateResult]) -> bool:
+    """Whether the shadow gate found a stable revision without shadow metrics."""
+    return any(r.gate == "shadow" and r.values.get("capable") == 0 for r in results)
+
+
 def readiness_gate(ready: bool) -> GateResult:
     if ready:
         return GateResult("readiness", Verdict.PASS, "candidate ready")

@@ -48,7 +48,7 @@ class RolloutState(BaseModel):
     candidate_percent: int = 0
     step_index: int = 0
     evidence: float = 0.0
-    shadow_passed: bool = False
+    shadow_done: bool = False  # the shadow phase ended (passed, skipped or inconclusive)
     started_at: float
     finished_at: float | None = None
     first_canary_at: float | None = None
