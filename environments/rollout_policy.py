@@ -134,10 +134,12 @@ STACK_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def nest_stack_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+def nest_stack_keys(
+    values: Mapping[str, Any], keys: Mapping[str, tuple[str, ...]] = STACK_KEYS
+) -> dict[str, Any]:
     """The nested policy document that the flat stack keys present in `values` describe."""
     nested: dict[str, Any] = {}
-    for key, path in STACK_KEYS.items():
+    for key, path in keys.items():
         if values.get(key) is None:
             continue
         section = nested
@@ -147,25 +149,33 @@ def nest_stack_keys(values: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def load_policy(environment: str, root: Path = ENVIRONMENTS_DIR) -> RolloutPolicy:
-    """The policy of `environment` ("local", "dev", "staging", "prod")."""
-    if environment == "local":
-        path = policy_file(environment, root)
-        if not path.is_file():
-            raise PolicyError(f"no policy file {path} for environment {environment!r}")
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise PolicyError(f"{path} is not valid YAML: {error}") from error
-        section = document.get("rollout") if isinstance(document, dict) else None
-        if section is None:
-            raise PolicyError(f"{path} has no `rollout` section")
-    else:
+def read_section(
+    environment: str, name: str, keys: Mapping[str, tuple[str, ...]], root: Path
+) -> tuple[Path, dict[str, Any]]:
+    """The `name` section of local.yaml, or the stack file's flat `keys` nested as one: where
+    it was read, and the document to validate."""
+    if environment != "local":
         try:
             stack = read_stack_file(environment, root)
         except ContractError as error:
             raise PolicyError(str(error)) from error
-        path, section = stack.path, nest_stack_keys(stack.values)
+        return stack.path, nest_stack_keys(stack.values, keys)
+    path = policy_file(environment, root)
+    if not path.is_file():
+        raise PolicyError(f"no policy file {path} for environment {environment!r}")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{path} is not valid YAML: {error}") from error
+    section = document.get(name) if isinstance(document, dict) else None
+    if section is None:
+        raise PolicyError(f"{path} has no `{name}` section")
+    return path, section
+
+
+def load_policy(environment: str, root: Path = ENVIRONMENTS_DIR) -> RolloutPolicy:
+    """The policy of `environment` ("local", "dev", "staging", "prod")."""
+    path, section = read_section(environment, "rollout", STACK_KEYS, root)
     try:
         return RolloutPolicy.model_validate(section)
     except ValidationError as error:

@@ -15,6 +15,8 @@ from pydantic.alias_generators import to_camel
 
 from environments.declared import ContractError, declarations
 from environments.experiment import ExperimentPlan
+from environments.monitoring_policy import STACK_KEYS as MONITORING_KEYS
+from environments.monitoring_policy import MonitoringPolicy
 from environments.rollout_policy import STACK_KEYS, RolloutPolicy, nest_stack_keys
 from environments.stack_file import ENVIRONMENTS_DIR, read_stack_file
 
@@ -105,6 +107,7 @@ class StackSettings(BaseModel):
     job_command: tuple[str, ...]
     job_schedule: Annotated[str, Field(pattern=r"^\S+( \S+){4}$")]
     rollout: RolloutPolicy
+    monitoring: MonitoringPolicy
 
     @field_validator("region")
     @classmethod
@@ -312,15 +315,17 @@ def account_email(project: str, service_name: str, environment: str, role: str) 
 SETTINGS_KEYS = tuple(
     to_camel(name)
     for name in StackSettings.model_fields  # pylint: disable=not-an-iterable  # a dict at run time
-    if name not in {"environment", "project", "region", "rollout"}
+    if name not in {"environment", "project", "region", "rollout", "monitoring"}
 )
-ALL_KEYS = SETTINGS_KEYS + tuple(STACK_KEYS)
+# Each nested section of the settings, and the flat stack keys that spell it.
+SECTIONS = {"rollout": STACK_KEYS, "monitoring": MONITORING_KEYS}
+ALL_KEYS = SETTINGS_KEYS + tuple(STACK_KEYS) + tuple(MONITORING_KEYS)
 
 
 def _stack_key(location: tuple[int | str, ...]) -> str:
     """The key as written in the stack file, for a pydantic error location."""
-    if location[:1] == ("rollout",):
-        flat = {path: key for key, path in STACK_KEYS.items()}
+    if location and location[0] in SECTIONS:
+        flat = {path: key for key, path in SECTIONS[str(location[0])].items()}
         return flat.get(tuple(str(part) for part in location[1:]), ".".join(map(str, location)))
     if location[:1] in {("project",), ("region",)}:
         return f"gcp:{location[0]}"
@@ -337,7 +342,8 @@ def parse(environment: str, project: Any, region: Any, values: Mapping[str, Any]
         )
     document = {key: values[key] for key in SETTINGS_KEYS if values.get(key) is not None}
     document |= {"environment": environment, "project": project, "region": region}
-    document["rollout"] = nest_stack_keys(values)
+    for section, keys in SECTIONS.items():
+        document[section] = nest_stack_keys(values, keys)
     try:
         return StackSettings.model_validate(document)
     except ValidationError as error:

@@ -44,6 +44,9 @@ class DataSpec:
     cross_border_share: float = 0.08
     online_share: float = 0.24
     night_share: float = 0.07
+    # Concept drift: 0 is the reference fraud pattern, 1 a new one (small domestic contactless
+    # payments on established cards); between, a mix. Inputs do not move, only their labels.
+    concept_shift: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -53,6 +56,8 @@ class DataSpec:
             value = getattr(self, name)
             if not 0 < value < 1:
                 problems.append(f"{name}={value} (must be strictly between 0 and 1)")
+        if not 0 <= self.concept_shift <= 1:
+            problems.append(f"concept_shift={self.concept_shift} (must be between 0 and 1)")
         if self.amount_scale <= 0:
             problems.append(f"amount_scale={self.amount_scale} (must be positive)")
         if problems:
@@ -113,9 +118,11 @@ def _fraud_intercept(logits: npt.NDArray[np.float64], target_rate: float) -> flo
 
 
 @functools.cache
-def _reference_intercept(fraud_rate: float) -> float:
-    """Calibrated once on undrifted data: drift then moves the fraud rate, as it does in reality."""
-    _, _, logits = _draw(DataSpec(n_rows=50_000, seed=0, fraud_rate=fraud_rate))
+def _reference_intercept(fraud_rate: float, concept_shift: float) -> float:
+    """Calibrated once on undrifted inputs: covariate drift then moves the fraud rate, as it does
+    in reality, while a new fraud pattern keeps the rate and moves where the frauds are."""
+    spec = DataSpec(n_rows=50_000, seed=0, fraud_rate=fraud_rate, concept_shift=concept_shift)
+    _, _, logits = _draw(spec)
     return _fraud_intercept(logits, fraud_rate)
 
 
@@ -126,7 +133,8 @@ def generate(spec: DataSpec = DataSpec()) -> Dataset:
     """
     columns, groups, logits = _draw(spec)
     rng = np.random.default_rng([spec.seed, 1])
-    probability = 1 / (1 + np.exp(-(logits + _reference_intercept(spec.fraud_rate))))
+    intercept = _reference_intercept(spec.fraud_rate, spec.concept_shift)
+    probability = 1 / (1 + np.exp(-(logits + intercept)))
     labels = rng.random(spec.n_rows) < probability
     return Dataset(columns, labels, groups, spec)
 
@@ -177,6 +185,15 @@ def _draw(
         + 0.18 * np.minimum(transactions_last_24h, 15)
         + 0.2 * np.log1p(distance_from_home_km / 50)
     )
+    if spec.concept_shift:
+        new_pattern = _SIGNAL_STRENGTH * (
+            2.0 * np.isin(channel, ("contactless",))
+            + 1.5 * (amount < 40)
+            + 0.9 * np.log1p(account_age_days / 365)
+            + 0.8 * ((hour >= 17) & (hour <= 21))
+            - 1.2 * abroad
+        )
+        logits = (1 - spec.concept_shift) * logits + spec.concept_shift * new_pattern
     columns: dict[str, npt.NDArray[np.generic]] = {
         "amount": amount,
         "merchant_category": category,

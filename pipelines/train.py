@@ -23,8 +23,10 @@ from sklearn.preprocessing import OneHotEncoder
 from pipelines.data import Dataset, DataSpec, generate
 from pipelines.frame_schema import SchemaError, validate_columns
 from pipelines.model_registry import DEFAULT_REGISTRY, deterministic_zip, publish
+from pipelines.monitoring.profile import training_reference
 from service.artifact import ModelMetadata
 from service.features import CATEGORICAL_COLUMNS, FEATURES, encode_columns, feature_schema
+from service.reference import TrainingReference
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class TrainResult:
     metrics: dict[str, float]
     data_fingerprint: str
     config: TrainConfig
+    reference: TrainingReference
 
 
 def build_pipeline(config: TrainConfig) -> Pipeline:
@@ -111,9 +114,8 @@ def train(config: TrainConfig = TrainConfig(), dataset: Dataset | None = None) -
     matrix = encode_columns(data.columns)
     model = build_pipeline(config)
     model.fit(matrix[fit_rows], data.labels[fit_rows])
-    threshold = best_f1_threshold(
-        data.labels[validation_rows], model.predict_proba(matrix[validation_rows])[:, 1]
-    )
+    validation_scores = model.predict_proba(matrix[validation_rows])[:, 1]
+    threshold = best_f1_threshold(data.labels[validation_rows], validation_scores)
     metrics = evaluate(
         data.labels[test_rows], model.predict_proba(matrix[test_rows])[:, 1], threshold
     )
@@ -124,6 +126,12 @@ def train(config: TrainConfig = TrainConfig(), dataset: Dataset | None = None) -
         metrics=metrics,
         data_fingerprint=data.fingerprint(),
         config=config,
+        reference=training_reference(
+            data.take(fit_rows).columns,
+            data.labels[validation_rows],
+            validation_scores,
+            threshold,
+        ),
     )
 
 
@@ -159,6 +167,7 @@ def metadata_for(result: TrainResult) -> ModelMetadata:
             "learning_rate": config.learning_rate,
             "max_leaf_nodes": config.max_leaf_nodes,
         },
+        reference=result.reference,
     )
 
 

@@ -19,6 +19,7 @@ import skops.io  # pyright: ignore[reportMissingTypeStubs] - no stubs published
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.features import feature_schema
+from service.reference import TrainingReference
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
@@ -48,6 +49,8 @@ class ModelMetadata(BaseModel):
     metrics: dict[str, float]
     feature_schema: list[dict[str, object]]
     training: dict[str, object] = Field(default_factory=dict)
+    # What monitoring compares live traffic with; absent in models trained before it existed.
+    reference: TrainingReference | None = None
 
 
 class ProbabilityModel(Protocol):

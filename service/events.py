@@ -17,6 +17,7 @@ import orjson
 
 from service.experiments import Variant
 from service.interleaving import Team
+from service.schemas import Transaction
 
 EVENT_VERSION = 1
 EventKind = Literal["prediction", "feedback", "shadow"]
@@ -81,12 +82,23 @@ class EventLog:
     write: Callable[[bytes], object] = field(default=_stdout)
 
     def predictions(
-        self, served: Served, scores: Sequence[float], decisions: Sequence[bool]
+        self,
+        served: Served,
+        transactions: Sequence[Transaction],
+        scores: Sequence[float],
+        decisions: Sequence[bool],
     ) -> None:
-        """One event per scored transaction, `item` its position in the request."""
+        """One event per scored transaction, `item` its position in the request, with its
+        inputs: what drift monitoring compares with the training data, and what retraining
+        learns from once feedback labels it. JSON text, one column type in DuckDB and BigQuery."""
+        if not self.enabled:
+            return
         self._served(served, [
-            {"item": item, "score": score, "decision": decision}
-            for item, (score, decision) in enumerate(zip(scores, decisions, strict=True))
+            {"item": item, "score": score, "decision": decision,
+             "inputs": transaction.model_dump_json()}
+            for item, (transaction, score, decision) in enumerate(
+                zip(transactions, scores, decisions, strict=True)
+            )
         ])  # fmt: skip
 
     def ranking(self, served: Served, ranked: Sequence[RankedEntry]) -> None:

@@ -116,7 +116,7 @@ async def _score(
     scores = probabilities.tolist()
     decisions = [p >= threshold for p in scores]
     if runtime.shadow is None or not runtime.shadow.is_mirrored(shadow_of):
-        runtime.events.predictions(served, scores, decisions)
+        runtime.events.predictions(served, transactions, scores, decisions)
         if runtime.shadow is not None and served.variant != "challenger":
             runtime.shadow.offer(
                 Mirrored(served.route, served.request_id, transactions, scores, decisions)

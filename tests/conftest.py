@@ -16,7 +16,7 @@ from pipelines.rollout.platforms.local.processes import marked, stop_group
 from pipelines.server_process import ServerProcess, free_port, service_process
 from pipelines.train import TrainConfig, TrainResult, metadata_for, train
 from service.app import create_app
-from service.schemas import EXAMPLE_TRANSACTION
+from service.schemas import EXAMPLE_TRANSACTION, Transaction
 from service.settings import Settings
 
 TINY = TrainConfig(data=DataSpec(n_rows=3_000, seed=11), max_iter=40)
@@ -83,6 +83,11 @@ def transaction() -> dict[str, object]:
 
 
 @contextlib.contextmanager
+def sent(count: int) -> list[Transaction]:
+    """`count` transactions as a request carries them, for writing prediction events."""
+    return [Transaction.model_validate(EXAMPLE_TRANSACTION)] * count
+
+
 def ready_service(model_dir: Path, log: Path, env: Mapping[str, str]) -> Iterator[ServerProcess]:
     """A real service process on a free port of 127.0.0.1, ready; stopped on the way out."""
     with service_process(model_dir, free_port(), log, env) as server:

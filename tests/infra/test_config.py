@@ -4,6 +4,7 @@ from typing import Any
 import pytest
 import yaml
 
+from environments.monitoring_policy import load_monitoring
 from environments.rollout_policy import load_policy
 from environments.stack_settings import (
     ALL_KEYS,
@@ -52,10 +53,10 @@ def test_the_declared_defaults_are_themselves_valid() -> None:
         {
             key: value
             for key, value in defaults.items()
-            if not key.startswith(("rollout", "gate", "slo"))
+            if not key.startswith(("rollout", "gate", "slo", "monitor", "retrain"))
         }
         | {"environment": "dev", "project": "my-ml-dev", "region": "europe-west1"}
-        | {"rollout": load_policy("staging")}
+        | {"rollout": load_policy("staging"), "monitoring": load_monitoring("staging")}
     )
     assert settings.concurrency == defaults["concurrency"]
 
@@ -67,6 +68,7 @@ def test_each_environment_file_is_valid_and_read_the_same_way_by_pulumi(environm
     run = run_program(lambda: {"settings": load().model_dump_json()}, environment, config)
     assert run.outputs["settings"] == from_file.model_dump_json()
     assert from_file.rollout == load_policy(environment), "the controller reads the same policy"
+    assert from_file.monitoring == load_monitoring(environment), "and monitoring the same"
 
 
 def test_prod_is_authenticated_warm_and_protected() -> None:

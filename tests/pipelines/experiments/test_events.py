@@ -19,6 +19,7 @@ from pipelines.experiments.events import (
     LogFiles,
     fetch,
 )
+from tests.conftest import sent
 from service.events import EventLog, RankedEntry, Served
 
 
@@ -34,9 +35,9 @@ def log(tmp_path: Path) -> Path:
         events = EventLog("rev-1", write=handle.write)
         handle.write(b"INFO: started server process\n")  # not JSON: skipped
         handle.write(b'{"severity": "INFO", "message": "serving model v1"}\n')
-        events.predictions(served("r1", "u1", "champion"), [0.9, 0.1], [True, False])
-        events.predictions(served("r2", "u2", "challenger"), [0.8], [True])
-        events.predictions(served("r3", None, None), [0.7], [True])  # no user: unassigned
+        events.predictions(served("r1", "u1", "champion"), sent(2), [0.9, 0.1], [True, False])
+        events.predictions(served("r2", "u2", "challenger"), sent(1), [0.8], [True])
+        events.predictions(served("r3", None, None), sent(1), [0.7], [True])  # no user: unassigned
         events.feedback("r1", 0, is_fraud=True)
         events.feedback("r1", 0, is_fraud=False)  # a repeat: the first outcome counts
         events.feedback("r1", 1, is_fraud=True)
@@ -150,7 +151,7 @@ def test_every_field_a_query_reads_is_written_with_its_type() -> None:
     the events it reads (a ranking's `team` only on ranking events)."""
     lines: list[bytes] = []
     events = EventLog("rev-1", write=lines.append)
-    events.predictions(served("r1", "u1", "champion"), [0.25], [False])
+    events.predictions(served("r1", "u1", "champion"), sent(1), [0.25], [False])
     events.ranking(served("r2", None, None), [RankedEntry(0, 1, "challenger", 0.5, True)])
     events.feedback("r1", 0, is_fraud=True)
     prediction, ranking, feedback = (
