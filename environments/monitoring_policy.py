@@ -28,6 +28,9 @@ class RetrainingPolicy(_Frozen):
     """Which signals start a retrain, how much new labelled data it needs, and how often."""
 
     triggers: list[Signal] = ["feature_drift", "estimated_performance", "performance"]
+    # Hours of labelled predictions a retrain learns from (longer than the monitoring window:
+    # labels arrive late, and a model needs more rows than a drift test).
+    window_hours: Annotated[float, Field(gt=0)] = 720
     min_labelled_rows: Annotated[int, Field(ge=100)] = 5000
     min_labelled_frauds: Annotated[int, Field(ge=10)] = 100
     cooldown_hours: Annotated[float, Field(ge=0)] = 72
@@ -70,6 +73,7 @@ STACK_KEYS: dict[str, tuple[str, ...]] = {
     "monitorMaxCalibrationRatio": ("max_calibration_ratio",),
     "monitorMinLabelled": ("min_labelled",),
     "retrainTriggers": ("retraining", "triggers"),
+    "retrainWindowHours": ("retraining", "window_hours"),
     "retrainMinLabelledRows": ("retraining", "min_labelled_rows"),
     "retrainMinLabelledFrauds": ("retraining", "min_labelled_frauds"),
     "retrainCooldownHours": ("retraining", "cooldown_hours"),

@@ -22,6 +22,7 @@ from pipelines.experiments import commands as experiments
 from pipelines.frame_schema import SchemaError
 from pipelines.model_location import local_model, publish_to
 from pipelines.model_registry import DEFAULT_REGISTRY, RegistryError, resolve
+from pipelines.monitoring import commands as monitoring
 from pipelines.pinned_model import PIN_FILE, PinError, fetch, load_pin, pin
 from pipelines.rollout import commands
 from pipelines.terminal import console, fail
@@ -217,6 +218,9 @@ for name, command in (
     ("pr-comment", delivery.pr_comment_command),
     ("drift-issue", delivery.drift_issue_command),
     ("experiment-demo", experiments.experiment_demo_command),
+    ("monitor", monitoring.monitor_command),
+    ("retrain", monitoring.retrain_command),
+    ("drift-demo", monitoring.drift_demo_command),
 ):
     app.command(name)(command)
 app.add_typer(experiments.app, name="experiment")

@@ -23,8 +23,8 @@ class BinnedCounts(_Frozen):
     """
 
     name: str
-    edges: list[float] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
+    edges: list[float] = []  # pydantic copies a default per instance
+    categories: list[str] = []
     counts: list[int]
 
     @model_validator(mode="after")

@@ -82,12 +82,12 @@ def transaction() -> dict[str, object]:
     return dict(EXAMPLE_TRANSACTION)
 
 
-@contextlib.contextmanager
 def sent(count: int) -> list[Transaction]:
     """`count` transactions as a request carries them, for writing prediction events."""
     return [Transaction.model_validate(EXAMPLE_TRANSACTION)] * count
 
 
+@contextlib.contextmanager
 def ready_service(model_dir: Path, log: Path, env: Mapping[str, str]) -> Iterator[ServerProcess]:
     """A real service process on a free port of 127.0.0.1, ready; stopped on the way out."""
     with service_process(model_dir, free_port(), log, env) as server:

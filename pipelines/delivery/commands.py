@@ -20,7 +20,7 @@ DRIFT_LABEL = "drift"
 ISSUE_LIMIT = 60_000  # under GitHub's 65,536 characters for an issue body
 
 
-def _repository() -> Repository:
+def workflow_repository() -> Repository:
     """The repository this workflow runs in, with its token (both set in GitHub Actions)."""
     token, name = os.environ.get("GITHUB_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
     if not token or not name:
@@ -70,7 +70,7 @@ def pr_comment_command(
     console.print(f"comment: {out} ({len(body):,} characters)")
     if pull_request is not None:
         try:
-            url = _repository().upsert_comment(pull_request, MARKER, body)
+            url = workflow_repository().upsert_comment(pull_request, MARKER, body)
         except GitHubError as error:
             fail(str(error))
         console.print(f"posted: {url}")
@@ -94,7 +94,7 @@ def drift_issue_command(
     where = run_url(dict(os.environ)) or "a local run"
     console.print(f"{environment}: {summary.headline()}")
     if post:
-        repository = _repository()
+        repository = workflow_repository()
         try:
             if drifted:
                 diff, _ = trim(text.strip(), ISSUE_LIMIT)

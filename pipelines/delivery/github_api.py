@@ -1,8 +1,11 @@
 """The few GitHub REST calls delivery makes, with the workflow's own token: keep one comment per
-pull request up to date, and one open issue per drift finding.
+pull request up to date, one open issue per finding, and propose a one-file change as a pull
+request (a retrained model's pin).
 https://docs.github.com/en/rest/issues/comments
+https://docs.github.com/en/rest/repos/contents
 """
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +18,10 @@ PAGE_SIZE = 100
 
 class GitHubError(RuntimeError):
     """GitHub refused or did not answer; the message says which call and why."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def client(token: str) -> httpx.Client:
@@ -43,13 +50,15 @@ class Repository:
             raise GitHubError(f"GitHub did not answer {method} {url}: {error!r}") from error
         if response.status_code >= 400:
             hint = (
-                ": the job needs `permissions: pull-requests: write` (issues: write for issues)"
+                ": the job needs `permissions: pull-requests: write` (issues: write for issues, "
+                "contents: write for a branch)"
                 if response.status_code in (401, 403, 404)
                 else ""
             )
             raise GitHubError(
                 f"GitHub answered {response.status_code} to {method} {url}{hint}: "
-                f"{response.text[:300]}"
+                f"{response.text[:300]}",
+                response.status_code,
             )
         return response
 
@@ -103,6 +112,45 @@ class Repository:
         self._call("POST", f"/issues/{found['number']}/comments", json={"body": comment})
         closed = self._call("PATCH", f"/issues/{found['number']}", json={"state": "closed"})
         return str(closed["html_url"])
+
+    def propose_file(self, change: "FileChange") -> str:
+        """Commit `change` on a new branch from its base and open a pull request; its URL."""
+        base = self._call("GET", f"/git/ref/heads/{change.base}")
+        self._call(
+            "POST", "/git/refs",
+            json={"ref": f"refs/heads/{change.branch}", "sha": base["object"]["sha"]},
+        )  # fmt: skip
+        put: dict[str, Any] = {
+            "message": change.message,
+            "content": base64.b64encode(change.content.encode()).decode(),
+            "branch": change.branch,
+        }
+        try:
+            current = self._call("GET", f"/contents/{change.path}", params={"ref": change.branch})
+            put["sha"] = current["sha"]  # replacing a file names the version it replaces
+        except GitHubError as error:
+            if error.status != 404:  # a new file: nothing to replace
+                raise
+        self._call("PUT", f"/contents/{change.path}", json=put)
+        pull = self._call(
+            "POST", "/pulls",
+            json={"title": change.title, "body": change.body, "head": change.branch,
+                  "base": change.base},
+        )  # fmt: skip
+        return str(pull["html_url"])
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file's new content, proposed on `branch` from `base` as a pull request."""
+
+    base: str
+    branch: str
+    path: str
+    content: str
+    message: str
+    title: str
+    body: str
 
 
 def run_url(environ: dict[str, str]) -> str | None:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from environments.model_gates import ModelGates
 from pipelines.data import Dataset, DataSpec, generate, records
 from pipelines.evaluation.behaviour import behaviour_gate, robustness_gate
-from pipelines.evaluation.fairness import fairness_gate
+from pipelines.evaluation.fairness import by_group, fairness_gate
 from pipelines.evaluation.latency import latency_gate
 from pipelines.evaluation.quality import quality_figures, quality_gate
 from pipelines.evaluation.regression import regression_gate
@@ -38,6 +38,8 @@ class Evaluation:
     data: Dataset
     candidate_scores: npt.NDArray[np.float64]
     champion_scores: npt.NDArray[np.float64] | None
+    # Recall, false-positive rate and flagged share per group, on the evaluation set.
+    by_group: dict[str, dict[str, float]]
 
 
 def _model(where: LocalModel, model: ScoringModel) -> dict[str, Any]:
@@ -63,24 +65,36 @@ def evaluate_model(
     champion_at: LocalModel | None,
     gates: ModelGates,
     progress: Progress = lambda _: None,
+    recent: Dataset | None = None,
 ) -> Evaluation:
-    """Every gate on the candidate (loaded and verified like the service loads it)."""
+    """Every gate on the candidate (loaded and verified like the service loads it).
+
+    With `recent` (labelled traffic a retrained candidate never saw), quality and the
+    comparison with the champion are judged on it: the world the model will serve. Fairness
+    stays on the evaluation set, whose rows carry the group that traffic does not.
+    """
     progress("loading and verifying the models")
     candidate = ScoringModel.load(candidate_at.folder)
     champion = ScoringModel.load(champion_at.folder) if champion_at else None
     progress(f"drawing {gates.evaluation.rows} evaluation rows")
-    data = generate(DataSpec(n_rows=gates.evaluation.rows, seed=gates.evaluation.seed))
+    evaluation_set = generate(DataSpec(n_rows=gates.evaluation.rows, seed=gates.evaluation.seed))
+    data = recent if recent is not None else evaluation_set
     results = [data_gate(data, candidate, gates)]
     progress("scoring")
     matrix = encode_columns(data.columns)
     scores = candidate.score_rows(matrix)
     champion_scores = champion.score_rows(matrix) if champion else None
     threshold = candidate.threshold
+    grouped = evaluation_set.labels, evaluation_set.groups
+    group_scores = (
+        scores if data is evaluation_set
+        else candidate.score_rows(encode_columns(evaluation_set.columns))
+    )  # fmt: skip
     progress("quality, regression and fairness")
     results += [
         quality_gate(data.labels, scores, threshold, gates.quality),
         regression_gate(data.labels, scores, champion_scores, gates.regression),
-        fairness_gate(data.labels, scores, threshold, data.groups, gates.fairness),
+        fairness_gate(grouped[0], group_scores, threshold, grouped[1], gates.fairness),
     ]
     progress("behaviour, robustness and latency")
     rows = records(data, range(min(gates.behaviour.rows, len(data))))
@@ -97,4 +111,5 @@ def evaluate_model(
         if champion and champion_scores is not None
         else None,
     )
-    return Evaluation(document, candidate, champion, data, scores, champion_scores)
+    by_groups = by_group(grouped[0], group_scores >= threshold, grouped[1])
+    return Evaluation(document, candidate, champion, data, scores, champion_scores, by_groups)

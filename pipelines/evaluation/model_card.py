@@ -10,7 +10,6 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from pipelines.atomic_file import write_json_atomic
 from pipelines.evaluation.evaluate import Evaluation
-from pipelines.evaluation.fairness import by_group
 
 VERDICT_FILE, CARD_FILE, PLOTS_FILE = "verdict.json", "model_card.md", "model_card.png"
 
@@ -90,8 +89,7 @@ def markdown(evaluation: Evaluation) -> str:
         )
     lines += ["", f"![curves]({PLOTS_FILE})", "", "## By group (at the decision threshold)", ""]
     lines += ["| group | recall | false-positive rate | flagged share |", "|---|---|---|---|"]
-    flagged = evaluation.candidate_scores >= metadata.threshold
-    for group, m in by_group(evaluation.data.labels, flagged, evaluation.data.groups).items():
+    for group, m in evaluation.by_group.items():
         rates = f"{m['recall']:.3f} | {m['false_positive_rate']:.4f} | {m['flagged_share']:.4f}"
         lines.append(f"| {group} | {rates} |")
     lines += ["", "## Figures", ""]

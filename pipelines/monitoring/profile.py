@@ -52,7 +52,9 @@ def calibration(labels: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) 
     )
 
 
-def expected_fraud(calibrated: Calibration, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def expected_fraud(
+    calibrated: Calibration, scores: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """Each score's fraud probability by the reference calibration."""
     return np.interp(scores, calibrated.scores, calibrated.fraud_rates)
 
