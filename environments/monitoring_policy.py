@@ -20,6 +20,24 @@ SIGNALS: tuple[Signal, ...] = (
 )  # fmt: skip
 
 
+# The metrics the monitoring job writes (pipelines/monitoring/cloud_metrics.py) and the alert
+# policies read (infra/monitoring.py).
+METRIC_PREFIX = "custom.googleapis.com/ml_monitoring/"
+# 1 when a signal is raised, 0 when not: what the alert policy fires on.
+SIGNAL_METRIC = METRIC_PREFIX + "signal"
+# Predictions in the window: the alert policy also fires when the job stops reporting.
+PREDICTIONS_METRIC = METRIC_PREFIX + "predictions"
+PSI_METRIC = METRIC_PREFIX + "feature_psi"
+FIGURE_METRIC = METRIC_PREFIX + "figure"
+
+
+def promql_name(metric_type: str) -> str:
+    """The metric's PromQL name: the first `/` becomes `:`, every other `.` and `/` an `_`.
+    https://cloud.google.com/monitoring/promql/promql-mapping"""
+    domain, path = metric_type.split("/", 1)
+    return f"{domain.replace('.', '_')}:{path.replace('/', '_').replace('.', '_')}"
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

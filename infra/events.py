@@ -12,6 +12,7 @@ import pulumi
 from pulumi_gcp import bigquery, logging
 
 from environments.stack_settings import StackSettings
+from infra.identity import member
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -21,15 +22,17 @@ def sink_filter(settings: StackSettings) -> str:
     return (
         'resource.type="cloud_run_revision" '
         f'AND resource.labels.service_name="{settings.service_name}" '
-        'AND (jsonPayload.event="prediction" OR jsonPayload.event="feedback")'
+        'AND (jsonPayload.event="prediction" OR jsonPayload.event="feedback" '
+        'OR jsonPayload.event="shadow")'
     )
 
 
 @dataclass(frozen=True)
 class EventsArgs:
-    """The environment whose events are kept."""
+    """The environment whose events are kept, and the identity that monitors them."""
 
     settings: StackSettings
+    reader: pulumi.Input[str]
 
 
 class Events(pulumi.ComponentResource):
@@ -72,6 +75,15 @@ class Events(pulumi.ComponentResource):
             dataset_id=self.dataset.dataset_id,
             role="roles/bigquery.dataEditor",
             member=self.sink.writer_identity,
+            opts=child,
+        )
+        # The monitoring job reads this dataset and no other.
+        bigquery.DatasetIamMember(
+            f"{name}-job-reads",
+            project=settings.project,
+            dataset_id=self.dataset.dataset_id,
+            role="roles/bigquery.dataViewer",
+            member=member(args.reader),
             opts=child,
         )
         self.register_outputs({"dataset": self.dataset.dataset_id})

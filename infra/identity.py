@@ -3,7 +3,8 @@
 The bootstrap creates the two service accounts (infra/bootstrap/runtime.py), so a deployer can act
 as exactly those two and create none; this stack grants them only what they use. The service
 reads its model bucket and the secrets of the revisions that serve, and writes logs and metrics;
-the job reads the model bucket and adds versions to it. Neither can deploy or change IAM.
+the monitoring job reads the model bucket and the events (infra/events.py grants the dataset),
+runs BigQuery queries and writes its metrics. Neither can deploy or change IAM.
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,11 @@ from infra.release import ReleaseState
 
 # Project-wide roles the service needs; everything else is granted on one resource at a time.
 SERVICE_PROJECT_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
-JOB_PROJECT_ROLES = ("roles/logging.logWriter",)
+JOB_PROJECT_ROLES = (
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",  # the monitoring figures the alert policies watch
+    "roles/bigquery.jobUser",  # to run queries; what they may read is granted per dataset
+)
 
 
 def member(email: pulumi.Input[str]) -> pulumi.Output[str]:

@@ -1,7 +1,12 @@
-"""The scheduled retraining and drift job: a Cloud Run Job and the Cloud Scheduler trigger for it.
+"""The scheduled monitoring job: a Cloud Run Job and the Cloud Scheduler trigger for it.
 
 The job runs the pipelines image (not the service image, which carries only what serving needs)
-as its own service account, and writes new model versions to the environment's model bucket.
+as its own service account: `python -m pipelines monitor --publish-metrics` reads the window's
+events from BigQuery, judges drift and performance against the served model's training
+reference, and writes the figures to Cloud Monitoring, where the alert policies watch them
+(infra/monitoring.py). Retraining, which opens a pull request, runs in GitHub Actions
+(.github/workflows/retrain.yml) with the workflow's token, so no GitHub credential lives here.
+(The components keep their first names, `retraining-*`, so existing stacks update in place.)
 """
 
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ RUN_API = "https://run.googleapis.com/v2"
 
 @dataclass(frozen=True)
 class RetrainingJobArgs:
-    """The environment (whose model registry the job publishes to) and the identity it runs as."""
+    """The environment (whose events and models the job reads) and the identity it runs as."""
 
     settings: StackSettings
     service_account: pulumi.Input[str]
@@ -35,7 +40,7 @@ class RetrainingJob(pulumi.ComponentResource):
         command = list(settings.job_command)
         self.job = cloudrunv2.Job(
             f"{name}-job",
-            name=f"{settings.service_name}-retrain",
+            name=f"{settings.service_name}-monitor",
             project=settings.project,
             location=settings.region,
             labels=settings.label_map,
@@ -52,13 +57,9 @@ class RetrainingJob(pulumi.ComponentResource):
                             commands=command[:1],
                             args=command[1:],
                             envs=[
-                                # `train` publishes to it (its --registry default).
+                                # `monitor` reads this environment's stack file in the image.
                                 cloudrunv2.JobTemplateTemplateContainerEnvArgs(
-                                    name="MODEL_REGISTRY",
-                                    value=settings.model_registry,
-                                ),
-                                cloudrunv2.JobTemplateTemplateContainerEnvArgs(
-                                    name="ENVIRONMENT", value=settings.environment
+                                    name="MONITOR_ENVIRONMENT", value=settings.environment
                                 ),
                             ],
                             resources=cloudrunv2.JobTemplateTemplateContainerResourcesArgs(
@@ -82,7 +83,7 @@ class RetrainingJob(pulumi.ComponentResource):
         )
         self.schedule = cloudscheduler.Job(
             f"{name}-schedule",
-            name=f"{settings.service_name}-retrain",
+            name=f"{settings.service_name}-monitor",
             project=settings.project,
             region=settings.region,
             schedule=settings.job_schedule,

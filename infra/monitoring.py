@@ -3,6 +3,9 @@
 The alert thresholds are the rollout gates' SLOs (`sloMaxErrorRate`, `sloMaxP99Ms`), so a canary
 and an alert judge the service by the same numbers. Queries are PromQL over Cloud Run's built-in
 metrics (run.googleapis.com/request_count and request_latencies), which need no exporter.
+With the monitoring job on, two more: a signal it raised (drift, low confidence, lost
+performance, judged by the `monitor*` thresholds of the environment file), and the job falling
+silent; both reach the same channels.
 """
 
 import json
@@ -12,10 +15,13 @@ from typing import Any
 import pulumi
 from pulumi_gcp import cloudrunv2, monitoring, organizations
 
+from environments.monitoring_policy import PREDICTIONS_METRIC, SIGNAL_METRIC, promql_name
 from environments.stack_settings import StackSettings
 from infra.revision import LIVENESS_PATH
 
 WINDOW = "5m"
+# The monitoring job writes once a run (daily by default): a point stands until the next one.
+MODEL_LOOKBACK = "2d"
 MONITORING_AGENT_DOMAIN = "gcp-sa-monitoring-notification.iam.gserviceaccount.com"
 PromQLCondition = monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs
 
@@ -46,6 +52,64 @@ def p99_query(settings: StackSettings, by: str = "") -> str:
     """p99 request latency in milliseconds over the window."""
     buckets = f"run_googleapis_com:request_latencies_bucket{_selector(settings)}"
     return f"histogram_quantile(0.99, sum by (le{by}) (rate({buckets}[{WINDOW}])))"
+
+
+def model_signal_query(settings: StackSettings) -> str:
+    """1 while the monitoring job's latest run raised a signal, per signal."""
+    labels = (f'{{monitored_resource="global",environment="{settings.environment}",'
+              f'service="{settings.service_name}"}}')  # fmt: skip
+    series = f"{promql_name(SIGNAL_METRIC)}{labels}"
+    return f"max by (signal) (last_over_time({series}[{MODEL_LOOKBACK}])) > 0"
+
+
+def monitoring_silent_query(settings: StackSettings) -> str:
+    """True when the monitoring job has reported nothing for the lookback."""
+    labels = (f'{{monitored_resource="global",environment="{settings.environment}",'
+              f'service="{settings.service_name}"}}')  # fmt: skip
+    return f"absent_over_time({promql_name(PREDICTIONS_METRIC)}{labels}[{MODEL_LOOKBACK}])"
+
+
+def alert_queries(settings: StackSettings) -> dict[str, tuple[str, str, str]]:
+    """Each alert policy: its title, its PromQL condition, and what to do when it fires."""
+    slo = settings.rollout.gates
+    rollback = (
+        f"The {settings.environment} SLO is breached over {WINDOW}. See the dashboard for the "
+        "revision at fault. If a canary holds traffic, roll it back: `RELEASE_ACTION=rollback "
+        f"make up ENV={settings.environment}` (idempotent, safe to re-run)."
+    )
+    alerts = {
+        "errors": (
+            f"5xx ratio above {slo.error_rate.max_error_rate:g}",
+            f"{error_ratio_query(settings)} > {slo.error_rate.max_error_rate}",
+            rollback,
+        ),
+        "latency": (
+            f"p99 latency above {slo.latency.max_p99_ms:g} ms",
+            f"{p99_query(settings)} > {slo.latency.max_p99_ms}",
+            rollback,
+        ),
+    }
+    if settings.job_image:
+        watched = settings.monitoring
+        alerts["model"] = (
+            "model monitoring raised a signal",
+            model_signal_query(settings),
+            f"The monitoring job found drift or lost performance in {settings.environment} "
+            f"(thresholds: PSI >= {watched.min_psi:g} at false-alarm rate "
+            f"{watched.false_alarm_rate:g}, recall or precision more than "
+            f"{watched.max_recall_drop:g} below the model card, low confidence above "
+            f"{watched.max_low_confidence_ratio:g} times the reference). The `signal` label says "
+            "which. Read the report: `python -m pipelines monitor --environment "
+            f"{settings.environment}`. The retrain workflow proposes a new model by pull request "
+            "when the retraining policy allows; nothing is deployed without review.",
+        )
+        alerts["model-silent"] = (
+            f"model monitoring silent for {MODEL_LOOKBACK}",
+            monitoring_silent_query(settings),
+            f"The monitoring job of {settings.environment} has written no figures for "
+            f"{MODEL_LOOKBACK}: look at its executions in Cloud Run (jobs), and at its logs.",
+        )
+    return alerts
 
 
 def xy_chart(query: str) -> dict[str, Any]:
@@ -115,7 +179,6 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("cloudrun-ml-rollouts:infra:Monitoring", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        slo = settings.rollout.gates
         channels = [
             monitoring.NotificationChannel(
                 f"{name}-email-{index}",
@@ -127,17 +190,7 @@ class Monitoring(pulumi.ComponentResource):
             ).name
             for index, email in enumerate(settings.alert_emails)
         ]
-        alerts = {
-            "errors": (
-                f"5xx ratio above {slo.error_rate.max_error_rate:g}",
-                f"{error_ratio_query(settings)} > {slo.error_rate.max_error_rate}",
-            ),
-            "latency": (
-                f"p99 latency above {slo.latency.max_p99_ms:g} ms",
-                f"{p99_query(settings)} > {slo.latency.max_p99_ms}",
-            ),
-        }
-        for key, (title, query) in alerts.items():
+        for key, (title, query, advice) in alert_queries(settings).items():
             monitoring.AlertPolicy(
                 f"{name}-{key}",
                 project=settings.project,
@@ -147,13 +200,7 @@ class Monitoring(pulumi.ComponentResource):
                 notification_channels=channels,
                 user_labels=settings.label_map,
                 documentation=monitoring.AlertPolicyDocumentationArgs(
-                    mime_type="text/markdown",
-                    content=(
-                        f"The {settings.environment} SLO is breached over {WINDOW}. See the "
-                        "dashboard for the revision at fault. If a canary holds traffic, roll it "
-                        f"back: `RELEASE_ACTION=rollback make up ENV={settings.environment}` "
-                        "(idempotent, safe to re-run)."
-                    ),
+                    mime_type="text/markdown", content=advice
                 ),
                 conditions=[
                     monitoring.AlertPolicyConditionArgs(

@@ -95,7 +95,7 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         opts=pulumi.ResourceOptions(depends_on=[identities]),
     )
     watch = Monitoring("monitoring", MonitoringArgs(settings, service.service.name, service.url))
-    events = Events("events", EventsArgs(settings))
+    events = Events("events", EventsArgs(settings, identities.job_account))
     if settings.job_image:
         RetrainingJob(
             "retraining",

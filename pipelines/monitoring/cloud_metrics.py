@@ -11,29 +11,21 @@ from typing import Any
 
 import httpx
 
+from environments.monitoring_policy import (
+    FIGURE_METRIC,
+    PREDICTIONS_METRIC,
+    PSI_METRIC,
+    SIGNAL_METRIC,
+)
 from environments.stack_settings import StackSettings
 from pipelines.monitoring.monitor import Monitoring
 
 MONITORING_API = "https://monitoring.googleapis.com/v3"
-METRIC_PREFIX = "custom.googleapis.com/ml_monitoring/"
-# 1 when a signal is raised, 0 when not: what the alert policy fires on.
-SIGNAL_METRIC = METRIC_PREFIX + "signal"
-# Predictions in the window: the alert policy also fires when the job stops reporting.
-PREDICTIONS_METRIC = METRIC_PREFIX + "predictions"
-PSI_METRIC = METRIC_PREFIX + "feature_psi"
-FIGURE_METRIC = METRIC_PREFIX + "figure"
 BATCH = 200  # time series per request, the API's limit
 
 
 class MetricsError(RuntimeError):
     """Cloud Monitoring refused or did not answer; the message says which and why."""
-
-
-def promql_name(metric_type: str) -> str:
-    """The metric's PromQL name: the first `/` becomes `:`, every other `.` and `/` an `_`.
-    https://cloud.google.com/monitoring/promql/promql-mapping"""
-    domain, path = metric_type.split("/", 1)
-    return f"{domain.replace('.', '_')}:{path.replace('/', '_').replace('.', '_')}"
 
 
 def time_series(result: Monitoring, settings: StackSettings, at: datetime) -> list[dict[str, Any]]:

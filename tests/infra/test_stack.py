@@ -232,13 +232,12 @@ def test_runtime_identities_hold_only_what_they_use() -> None:
     assert grants_to(mocks, "fraud-scorer-prod-job@my-ml-prod.iam.gserviceaccount.com") == {
         ("BucketIAMMember", "roles/storage.objectViewer"),
         ("BucketIAMMember", "roles/storage.objectCreator"),
+        ("DatasetIamMember", "roles/bigquery.dataViewer"),
+        ("IAMMember", "roles/bigquery.jobUser"),
         ("IAMMember", "roles/logging.logWriter"),
+        ("IAMMember", "roles/monitoring.metricWriter"),
         ("JobIamMember", "roles/run.invoker"),
     }
-    job_env = mocks.one("gcp:cloudrunv2/job:Job").inputs["template"]["template"]["containers"][0]
-    assert {"name": "MODEL_REGISTRY", "value": "gs://my-ml-prod-prod-models/models"} in job_env[
-        "envs"
-    ]
     secret = mocks.one("gcp:secretmanager/secretIamMember:SecretIamMember").inputs
     assert secret["secretId"] == "fraud-scorer-partner-token"
     env = mocks.one(SERVICE).inputs["template"]["containers"][0]["envs"]
@@ -314,17 +313,54 @@ def test_a_recorded_image_outside_the_registry_is_refused() -> None:
         run("staging", release_env("rollback"), tampered)
 
 
-def test_the_retraining_job_exists_only_when_an_image_is_configured() -> None:
-    assert not run("dev", release_env("deploy", 1)).mocks.of_type("gcp:cloudrunv2/job:Job")
+def test_the_monitoring_job_exists_only_when_an_image_is_configured() -> None:
+    """It runs the monitor for its environment, as its own identity, which may run BigQuery
+    queries, read the events dataset (and no other) and write metrics; two alert policies
+    watch what it writes."""
+    plain = run("dev", release_env("deploy", 1)).mocks
+    assert not plain.of_type("gcp:cloudrunv2/job:Job")
+    assert len(plain.of_type("gcp:monitoring/alertPolicy:AlertPolicy")) == 2
     config = stack_config(Path("environments/Pulumi.dev.yaml"))
     config["cloudrun-ml-rollouts:jobImage"] = f"{REGISTRY}/pipelines@sha256:{'c' * 64}"
     mocks = run("dev", release_env("deploy", 1), config=config).mocks
     job = mocks.one("gcp:cloudrunv2/job:Job").inputs
     container = job["template"]["template"]["containers"][0]
-    assert [*container["commands"], *container["args"]] == ["python", "-m", "pipelines", "train"]
+    assert [*container["commands"], *container["args"]] == [
+        "python", "-m", "pipelines", "monitor", "--publish-metrics"
+    ]  # fmt: skip
+    assert {e["name"]: e["value"] for e in container["envs"]} == {"MONITOR_ENVIRONMENT": "dev"}
+    job_account = load_file("dev").job_account_email
+    assert job["template"]["template"]["serviceAccount"] == job_account
+    roles = {
+        m.inputs["role"]
+        for m in mocks.of_type("gcp:projects/iAMMember:IAMMember")
+        if m.inputs["member"] == f"serviceAccount:{job_account}"
+    }
+    assert roles == {
+        "roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/bigquery.jobUser"
+    }  # fmt: skip
+    (reads,) = [
+        m.inputs for m in mocks.of_type("gcp:bigquery/datasetIamMember:DatasetIamMember")
+        if m.inputs["member"] == f"serviceAccount:{job_account}"
+    ]  # fmt: skip
+    assert (reads["role"], reads["datasetId"]) == (
+        "roles/bigquery.dataViewer",
+        "fraud_scorer_events",
+    )
     schedule = mocks.one("gcp:cloudscheduler/job:Job").inputs
-    assert schedule["schedule"] == "0 3 * * 1"
-    assert schedule["httpTarget"]["uri"].endswith("/jobs/fraud-scorer-retrain:run")
+    assert schedule["schedule"] == "0 5 * * *"
+    assert schedule["httpTarget"]["uri"].endswith("/jobs/fraud-scorer-monitor:run")
+    queries = {
+        p.name: p.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]["query"]
+        for p in mocks.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
+    }
+    assert queries["monitoring-model"].startswith(
+        "max by (signal) (last_over_time(custom_googleapis_com:ml_monitoring_signal{"
+    )
+    assert 'environment="dev",service="fraud-scorer"' in queries["monitoring-model"]
+    assert queries["monitoring-model-silent"].startswith(
+        "absent_over_time(custom_googleapis_com:ml_monitoring_predictions{"
+    )
 
 
 def test_alerts_use_the_environment_slos() -> None:
@@ -455,8 +491,13 @@ def test_events_reach_a_partitioned_dataset_through_a_sink_of_this_service_alone
     )
     assert sink["bigqueryOptions"] == {"usePartitionedTables": True}
     assert 'resource.labels.service_name="fraud-scorer"' in sink["filter"]
-    assert 'jsonPayload.event="prediction"' in sink["filter"]
-    (grant,) = [r.inputs for r in mocks.of_type("gcp:bigquery/datasetIamMember:DatasetIamMember")]
+    for kind in ("prediction", "feedback", "shadow"):  # what analysis and monitoring read
+        assert f'jsonPayload.event="{kind}"' in sink["filter"]
+    grant = next(
+        r.inputs
+        for r in mocks.of_type("gcp:bigquery/datasetIamMember:DatasetIamMember")
+        if r.name == "events-sink-writes"
+    )
     assert grant["role"] == "roles/bigquery.dataEditor"
     assert grant["member"].endswith("@gcp-sa-logging.iam.gserviceaccount.com")
 
