@@ -15,13 +15,16 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export UV_COMPILE_BYTECODE := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: demo test lint format train evaluate model serve experiment-demo bench bench-rollout bench-hostile preview drift up rollout rollback drill bootstrap preflight pulumi-cli hooks clean
+.PHONY: demo test lint format train evaluate model serve experiment-demo drift-demo bench bench-rollout bench-hostile preview drift up rollout rollback drill bootstrap preflight pulumi-cli hooks clean
 
 demo: $(UV)  ## train, serve and roll out on this machine
 	$(RUN) python -m pipelines demo
 
 experiment-demo: $(UV)  ## a local A/B test over real HTTP: simulated users, a win, then an A/A run with no decision
 	$(RUN) python -m pipelines experiment-demo
+
+drift-demo: $(UV)  ## drift through a real service: no drift, covariate drift, concept drift; monitoring reports, a retrain proposed or refused
+	$(RUN) python -m pipelines drift-demo
 
 # Two pytest workers: most integration tests wait on processes and bakes, so two share two cores.
 test: $(UV)  ## the whole test suite with a coverage floor, on two workers; "no tests ran" (pytest exit 5) fails

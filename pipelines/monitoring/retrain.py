@@ -49,7 +49,8 @@ def decide(
     if rows < policy.min_labelled_rows or frauds < policy.min_labelled_frauds:
         return Decision(False, triggers, (
             f"{rows} labelled predictions with {frauds} frauds; a retrain needs "
-            f"{policy.min_labelled_rows} and {policy.min_labelled_frauds}: wait for feedback"
+            f"{policy.min_labelled_rows} labelled predictions and {policy.min_labelled_frauds} "
+            "frauds: wait for feedback"
         ))  # fmt: skip
     if history and now - history[-1].at < timedelta(hours=policy.cooldown_hours):
         until = history[-1].at + timedelta(hours=policy.cooldown_hours)

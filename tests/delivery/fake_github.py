@@ -1,6 +1,8 @@
-"""GitHub's issues and comments REST API, in memory, answering as its documentation shows:
-enough to check that delivery edits one comment in place and keeps one issue per drift."""
+"""GitHub's issues, comments, refs, contents and pulls REST API, in memory, answering as its
+documentation shows: enough to check that delivery edits one comment in place, keeps one issue
+per finding, and proposes a file change on its own branch."""
 
+import base64
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,6 +23,10 @@ class FakeGitHub:
     calls: list[str] = field(default_factory=list)
     page_size: int = 100
     status: int | None = None  # answer every request with this status instead
+    # branch -> commit sha; files per branch: path -> (content, blob sha); pull requests
+    refs: dict[str, str] = field(default_factory=lambda: {"main": "a" * 40})
+    files: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    pulls: list[dict[str, Any]] = field(default_factory=list)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(f"{request.method} {request.url.path}")
@@ -33,6 +39,11 @@ class FakeGitHub:
             ("GET", r"/repos/o/r/issues", self._list_issues),
             ("POST", r"/repos/o/r/issues", self._open_issue),
             ("PATCH", r"/repos/o/r/issues/(\d+)", self._edit_issue),
+            ("GET", r"/repos/o/r/git/ref/heads/(.+)", self._get_ref),
+            ("POST", r"/repos/o/r/git/refs", self._create_ref),
+            ("GET", r"/repos/o/r/contents/(.+)", self._get_file),
+            ("PUT", r"/repos/o/r/contents/(.+)", self._put_file),
+            ("POST", r"/repos/o/r/pulls", self._open_pull),
         )
         for method, pattern, answer in routes:
             if request.method == method and (match := re.fullmatch(pattern, request.url.path)):
@@ -75,6 +86,43 @@ class FakeGitHub:
         issue = next(i for i in self.issues if i["number"] == int(number))
         issue.update(self._body(request))
         return httpx.Response(200, json=issue)
+
+    def _get_ref(self, _request: httpx.Request, branch: str) -> httpx.Response:
+        if branch not in self.refs:
+            return httpx.Response(404, json={"message": "Not Found"})
+        return httpx.Response(200, json={"object": {"sha": self.refs[branch]}})
+
+    def _create_ref(self, request: httpx.Request) -> httpx.Response:
+        body = self._body(request)
+        branch = body["ref"].removeprefix("refs/heads/")
+        if branch in self.refs:
+            return httpx.Response(422, json={"message": "Reference already exists"})
+        self.refs[branch] = body["sha"]
+        source = next(b for b, sha in self.refs.items() if sha == body["sha"] and b != branch)
+        self.files[branch] = dict(self.files.get(source, {}))
+        return httpx.Response(201, json={"ref": body["ref"]})
+
+    def _get_file(self, request: httpx.Request, path: str) -> httpx.Response:
+        found = self.files.get(request.url.params.get("ref", "main"), {}).get(path)
+        if found is None:
+            return httpx.Response(404, json={"message": "Not Found"})
+        return httpx.Response(200, json={"path": path, "sha": found[1]})
+
+    def _put_file(self, request: httpx.Request, path: str) -> httpx.Response:
+        body = self._body(request)
+        branch = self.files.setdefault(body["branch"], {})
+        if path in branch and body.get("sha") != branch[path][1]:
+            return httpx.Response(409, json={"message": f"{path} does not match"})
+        content = base64.b64decode(body["content"]).decode()
+        branch[path] = (content, f"{len(self.calls):040x}")
+        return httpx.Response(200 if "sha" in body else 201, json={"content": {"path": path}})
+
+    def _open_pull(self, request: httpx.Request) -> httpx.Response:
+        number = 100 + len(self.pulls)
+        pull = {"number": number, "html_url": f"https://github.com/o/r/pull/{number}",
+                **self._body(request)}  # fmt: skip
+        self.pulls.append(pull)
+        return httpx.Response(201, json=pull)
 
     def _page(self, items: list[dict[str, Any]], request: httpx.Request) -> httpx.Response:
         """One page, with a `Link` header to the next one as GitHub sends it."""
