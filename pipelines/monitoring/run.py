@@ -19,7 +19,7 @@ from pipelines.monitoring.observed import most_served, read_window
 from pipelines.monitoring.proposal import FAILED_FILE, Proposal, failure_report, write_local
 from pipelines.monitoring.report import write_report
 from pipelines.monitoring.retrain import Decision, decide, retrain
-from pipelines.pinned_model import pin
+from pipelines.pinned_model import REPOSITORY_ROOT, pin
 from service.artifact import read_metadata
 
 HOUR = 3600.0
@@ -39,6 +39,8 @@ class Watch:
     policy: MonitoringPolicy
     reports: Path
     attempts: AttemptLog
+    # Where a local proposal's branch is made (a folder that is not a git checkout: none).
+    checkout: Path = REPOSITORY_ROOT
 
     def model_location(self, version: str) -> str:
         if self.registry.startswith(BUCKET_SCHEME):
@@ -128,7 +130,7 @@ def run_retrain(
     if github:
         where = github[0].propose_file(proposal.change(base=github[1]))
     else:
-        where = write_local(proposal, folder)
+        where = write_local(proposal, folder, watch.checkout)
     watch.attempts.record(Attempt(at=now, triggers=decision.triggers, outcome="proposed",
                                   candidate=location, detail=where))  # fmt: skip
     return Retraining(decision, "proposed", f"{location} proposed: {where}")
