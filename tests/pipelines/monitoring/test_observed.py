@@ -22,7 +22,7 @@ def test_inputs_scores_and_labels_come_back_as_they_were_served(
     write_events(log, monitored, DataSpec(n_rows=300, seed=61))
     sent = monitored.window(DataSpec(n_rows=300, seed=61))
     store = LogFiles([log])
-    version = monitored.metadata.version
+    version = "v1"
     served = read_window(store, 0.0, 1000, version)
     labelled = read_window(store, 0.0, 1000, version, labelled=True)
     assert len(served) == len(labelled) == 300

@@ -95,8 +95,9 @@ def test_attempts_are_kept_one_object_each_in_the_bucket(monkeypatch: pytest.Mon
         assert len(storage.objects) == 2
 
 
-def write_events(path: Path, monitored: Monitored, spec: DataSpec) -> None:
-    """The service's own event lines for `spec`'s rows, each with its feedback."""
+def write_events(path: Path, monitored: Monitored, spec: DataSpec, version: str = "v1") -> None:
+    """The service's own event lines for `spec`'s rows served by `version`, each with its
+    feedback."""
     window = monitored.window(spec)
     assert window.labels is not None
     names = list(window.columns)
@@ -105,7 +106,7 @@ def write_events(path: Path, monitored: Monitored, spec: DataSpec) -> None:
     with path.open("ab") as handle:
         events = EventLog("rev", write=handle.write)
         for n, row in enumerate(rows):
-            served = Served(f"r{spec.seed}-{n}", "predict", monitored.metadata.version, 0.5)
+            served = Served(f"r{spec.seed}-{n}", "predict", version, 0.5)
             events.predictions(served, [Transaction.model_validate(row)],
                                [float(window.scores[n])], [bool(window.decisions[n])])  # fmt: skip
             events.feedback(served.request_id, 0, bool(window.labels[n]))
