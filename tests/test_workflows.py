@@ -48,7 +48,7 @@ def cli_commands() -> set[str]:
 def test_there_are_workflows() -> None:
     assert {p.name for p in FILES} >= {
         "pull-request.yml", "deploy.yml", "deploy-environment.yml", "rollback.yml", "drift.yml",
-        "drill.yml",
+        "drill.yml", "retrain.yml",
     }  # fmt: skip
 
 
@@ -182,3 +182,18 @@ def test_the_toolchain_matches_the_makefile() -> None:
 def test_dependabot_keeps_actions_lockfile_and_base_image_fresh() -> None:
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
     assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "uv", "docker"}
+
+
+def test_retraining_proposes_through_a_pull_request_and_never_deploys() -> None:
+    """As the environment's deployer (its GitHub environment's rules apply), with the grants a
+    branch, a pull request and an issue need, and no deploy step."""
+    (job,) = jobs(WORKFLOWS / "retrain.yml").values()
+    assert job["environment"] == "${{ inputs.environment || 'prod' }}"
+    assert job["permissions"] == {
+        "contents": "write", "pull-requests": "write", "issues": "write", "id-token": "write"
+    }  # fmt: skip
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    assert runs[-1].startswith('uv run python -m pipelines retrain --environment "$ENV" --post')
+    assert not any("rollout" in run or "make up" in run for run in runs)
+    dispatch = load(WORKFLOWS / "retrain.yml")["on"]["workflow_dispatch"]["inputs"]
+    assert dispatch["environment"]["options"] == ["prod", "staging", "dev"]

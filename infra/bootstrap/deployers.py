@@ -26,8 +26,10 @@ DEPLOYER_ROLES = (
     "roles/run.admin",  # services, revisions, traffic, jobs and their invoker policies
     "roles/storage.admin",  # the model bucket and its IAM; this environment's Pulumi state
     "roles/monitoring.editor",  # alert policies, uptime checks, dashboards, channels
-    "roles/cloudscheduler.admin",  # the retraining schedule
+    "roles/cloudscheduler.admin",  # the monitoring job's schedule
     "roles/bigquery.dataOwner",  # the events dataset and its grant to the log sink
+    # Queries on those events: the rollout's shadow report and the retrain workflow's monitor.
+    "roles/bigquery.jobUser",
     "roles/logging.configWriter",  # the log sink that routes events into that dataset
 )
 # Read-only: `pulumi preview` (state, the program's lookups) and `--refresh` (every resource and
@@ -37,7 +39,12 @@ PREVIEWER_ROLES = (
     "roles/iam.securityReviewer",  # IAM policies, which refresh reads for each grant
     "roles/storage.objectViewer",  # the Pulumi state and the model registry (object contents)
 )
-GRANTABLE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
+# The project roles the environment stack grants its runtime accounts (infra/identity.py).
+GRANTABLE_ROLES = (
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/bigquery.jobUser",  # the monitoring job's queries; what they read is per dataset
+)
 # Accessor grants on the service's secrets: read and set a secret's IAM policy, never its value.
 SECRET_IAM_PERMISSIONS = (
     "secretmanager.secrets.get",

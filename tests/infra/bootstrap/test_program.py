@@ -7,6 +7,7 @@ from environments.stack_settings import ENVIRONMENTS, secrets_provider
 from infra.bootstrap.deployers import DEPLOYER_ROLES, GRANTABLE_ROLES, PREVIEWER_ROLES
 from infra.bootstrap.program import REQUIRED_APIS, bootstrap
 from infra.bootstrap.trust import attribute_condition
+from infra.identity import JOB_PROJECT_ROLES, SERVICE_PROJECT_ROLES
 from tests.infra.mock_stack import (
     PROJECT_NUMBER,
     RecordingMocks,
@@ -108,6 +109,8 @@ def test_deployers_hold_their_roles_on_their_own_project_only(
     conditions = {g.inputs["role"]: g.inputs.get("condition") or {} for g in project_grants}
     iam_admin = conditions["roles/resourcemanager.projectIamAdmin"]
     assert all(role in iam_admin["expression"] for role in GRANTABLE_ROLES)
+    # ... and exactly the project roles the environment stack grants its runtime accounts.
+    assert set(GRANTABLE_ROLES) == {*SERVICE_PROJECT_ROLES, *JOB_PROJECT_ROLES}
     secret_role = f"projects/my-ml-{environment}/roles/fraud_scorer_{environment}_secret_iam"
     assert conditions[secret_role]["expression"] == (
         f"resource.name.startsWith('projects/{PROJECT_NUMBER}/secrets/fraud-scorer-')"
