@@ -135,11 +135,11 @@ STACK_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def nest_stack_keys(
-    values: Mapping[str, Any], keys: Mapping[str, tuple[str, ...]] = STACK_KEYS
+    values: Mapping[str, Any], keys: Mapping[str, tuple[str, ...]] | None = None
 ) -> dict[str, Any]:
     """The nested policy document that the flat stack keys present in `values` describe."""
     nested: dict[str, Any] = {}
-    for key, path in keys.items():
+    for key, path in (STACK_KEYS if keys is None else keys).items():
         if values.get(key) is None:
             continue
         section = nested

@@ -13,9 +13,9 @@ from pipelines.experiments.events import LogFiles
 from pipelines.experiments.interleaved import analyze_interleaving, write_interleaving_report
 from pipelines.experiments.report import write_report
 from pipelines.terminal import console
-from tests.conftest import sent
 from service.events import EventLog, RankedEntry, Served
 from service.experiments import Experiment
+from tests.conftest import sent
 
 PLAN = ExperimentPlan(name="exp", minimum_effect=0.05)
 
@@ -32,8 +32,10 @@ def write_log(path: Path, caught: dict[str, float], users: int, seed: int) -> Pa
             variant = experiment.variant(user)
             flags = [rng.random() < caught[variant] for _ in range(2)]
             events.predictions(
-                Served(f"r{n}", "batch", "v1", 0.3, "exp", variant, user), sent(2),
-                [0.5, 0.5], flags,
+                Served(f"r{n}", "batch", "v1", 0.3, "exp", variant, user),
+                sent(2),
+                [0.5, 0.5],
+                flags,
             )
             events.feedback(f"r{n}", 0, is_fraud=True)
             events.feedback(f"r{n}", 1, is_fraud=True)

@@ -19,8 +19,8 @@ from pipelines.experiments.events import (
     LogFiles,
     fetch,
 )
-from tests.conftest import sent
 from service.events import EventLog, RankedEntry, Served
+from tests.conftest import sent
 
 
 def served(request_id: str, user: str | None, variant: str | None) -> Served:
