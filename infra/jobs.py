@@ -1,11 +1,12 @@
 """The scheduled monitoring job: a Cloud Run Job and the Cloud Scheduler trigger for it.
 
 The job runs the pipelines image (not the service image, which carries only what serving needs)
-as its own service account: `python -m pipelines monitor --publish-metrics` reads the window's
+as its own service account: `python -m pipelines monitor --publish` reads the window's
 events from BigQuery, judges drift and performance against the served model's training
-reference, and writes the figures to Cloud Monitoring, where the alert policies watch them
-(infra/monitoring.py). Retraining, which opens a pull request, runs in GitHub Actions
-(.github/workflows/retrain.yml) with the workflow's token, so no GitHub credential lives here.
+reference, writes the figures to Cloud Monitoring, where the alert policies watch them
+(infra/monitoring.py), and keeps its report in the model bucket. Retraining, which opens a pull
+request, runs in GitHub Actions (.github/workflows/retrain.yml) with the workflow's token, so no
+GitHub credential lives here.
 (The components keep their first names, `retraining-*`, so existing stacks update in place.)
 """
 

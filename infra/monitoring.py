@@ -99,9 +99,11 @@ def alert_queries(settings: StackSettings) -> dict[str, tuple[str, str, str]]:
             f"{watched.false_alarm_rate:g}, recall or precision more than "
             f"{watched.max_recall_drop:g} below the model card, low confidence above "
             f"{watched.max_low_confidence_ratio:g} times the reference). The `signal` label says "
-            "which. Read the report: `python -m pipelines monitor --environment "
-            f"{settings.environment}`. The retrain workflow proposes a new model by pull request "
-            "when the retraining policy allows; nothing is deployed without review.",
+            f"which. Each run's report is in gs://{settings.model_bucket_name}/monitoring/"
+            f"{settings.service_name}/ (newest last); `python -m pipelines monitor "
+            f"--environment {settings.environment}` runs one now. The retrain workflow proposes "
+            "a new model by pull request when the retraining policy allows; nothing is deployed "
+            "without review.",
         )
         alerts["model-silent"] = (
             f"model monitoring silent for {MODEL_LOOKBACK}",

@@ -3,11 +3,13 @@ and the local end-to-end run. Locally they read the revisions' log files; with `
 the environment's BigQuery events, registry bucket and Cloud Monitoring."""
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
+from google.api_core.exceptions import GoogleAPIError
 from google.auth import exceptions
 from rich.table import Table
 
@@ -22,6 +24,7 @@ from pipelines.delivery.github_api import GitHubError
 from pipelines.experiments.commands import events_store
 from pipelines.experiments.events import EventsError
 from pipelines.model_registry import DEFAULT_REGISTRY, RegistryError
+from pipelines.monitoring.archive import archive_report, report_prefix
 from pipelines.monitoring.attempts import AttemptLog, BucketAttempts, FolderAttempts
 from pipelines.monitoring.cloud_metrics import MetricsError, publish
 from pipelines.monitoring.demo import run_drift_demo
@@ -82,24 +85,35 @@ def monitor_command(
     model: Model = None,
     registry: Annotated[Path, typer.Option(help="Local model registry.")] = DEFAULT_REGISTRY,
     reports: Reports = Path("reports/monitoring"),
-    publish_metrics: Annotated[
-        bool, typer.Option(help="Write the figures to Cloud Monitoring (needs --environment).")
+    publish_results: Annotated[
+        bool,
+        typer.Option(help="Write the figures to Cloud Monitoring and keep the report in the "
+                     "model bucket (needs --environment)."),
     ] = False,
-) -> None:
+) -> None:  # fmt: skip
     """Drift, confidence and performance of the served model over the policy's window.
     Exit 0 when the run judged the model (raised signals go to the report and the metrics),
     2 when it could not."""
+    if publish_results and environment is None:
+        fail("--publish writes to an environment's project: give --environment")
     try:
         watch = _watch(environment, logs or [], registry, reports)
         watched = run_monitor(watch, model=model)
         _show(watched)
-        if publish_metrics:
-            if environment is None:
-                fail("--publish-metrics writes to an environment's project: give --environment")
+        if publish_results and environment is not None:
+            settings = load_file(environment)
             http = httpx.Client(auth=AccessToken(), timeout=30)
-            count = publish(http, watched.result, load_file(environment))
+            count = publish(http, watched.result, settings)
             console.print(f"{count} time series written to Cloud Monitoring")
-    except (*ERRORS, MetricsError, exceptions.GoogleAuthError) as error:
+            from pipelines.bucket_registry import (  # pylint: disable=import-outside-toplevel
+                default_client,
+            )
+
+            prefix = report_prefix(settings.service_name, datetime.now(UTC))
+            kept = archive_report(default_client(), settings.model_bucket_name, prefix, reports)
+            console.print(f"report kept at gs://{settings.model_bucket_name}/{prefix}/ "
+                          f"({len(kept)} files)")  # fmt: skip
+    except (*ERRORS, MetricsError, exceptions.GoogleAuthError, GoogleAPIError) as error:
         fail(str(error))
 
 

@@ -326,7 +326,7 @@ def test_the_monitoring_job_exists_only_when_an_image_is_configured() -> None:
     job = mocks.one("gcp:cloudrunv2/job:Job").inputs
     container = job["template"]["template"]["containers"][0]
     assert [*container["commands"], *container["args"]] == [
-        "python", "-m", "pipelines", "monitor", "--publish-metrics"
+        "python", "-m", "pipelines", "monitor", "--publish"
     ]  # fmt: skip
     assert {e["name"]: e["value"] for e in container["envs"]} == {"MONITOR_ENVIRONMENT": "dev"}
     job_account = load_file("dev").job_account_email

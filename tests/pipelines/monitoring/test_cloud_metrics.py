@@ -2,15 +2,20 @@
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
+from google.api_core.exceptions import PreconditionFailed
 
 from environments.monitoring_policy import MonitoringPolicy, promql_name
 from environments.stack_settings import load_file
+from pipelines.bucket_registry import default_client
 from pipelines.data import DataSpec
+from pipelines.monitoring.archive import archive_report, report_prefix
 from pipelines.monitoring.cloud_metrics import MetricsError, publish, time_series
 from pipelines.monitoring.monitor import monitor
+from tests.pipelines.fake_gcs import FakeStorage, storage_emulator
 from tests.pipelines.monitoring.conftest import Monitored
 
 
@@ -61,3 +66,24 @@ def test_publishing_sends_batches_and_explains_a_refusal(monitored: Monitored) -
     denied = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(403, text="no")))
     with pytest.raises(MetricsError, match=r"roles/monitoring\.metricWriter"):
         publish(denied, result, load_file("prod"))
+
+
+def test_a_cloud_run_s_report_is_kept_in_the_bucket_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Created with a precondition, never overwritten: what the job's identity may do."""
+    (tmp_path / "monitoring.md").write_text("# Monitoring\n")
+    (tmp_path / "monitoring.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("not a report file")
+    storage = FakeStorage(buckets={"b"})
+    with storage_emulator(storage) as url:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+        prefix = report_prefix("fraud-scorer", datetime(2026, 12, 1, 5, tzinfo=UTC))
+        kept = archive_report(default_client(), "b", prefix, tmp_path)
+        assert kept == [
+            "gs://b/monitoring/fraud-scorer/2026-12-01T050000Z/monitoring.json",
+            "gs://b/monitoring/fraud-scorer/2026-12-01T050000Z/monitoring.md",
+        ]
+        assert storage.objects["b", f"{prefix}/monitoring.md"].data == b"# Monitoring\n"
+        with pytest.raises(PreconditionFailed):
+            archive_report(default_client(), "b", prefix, tmp_path)

@@ -60,6 +60,7 @@ def test_retrain_stays_put_while_labels_are_too_few(
         (["--log", "/nowhere.log"], "no event log at /nowhere.log"),
         (["--environment", "dev", "--log", "x.log"], "give either --log files"),
         ([], "give either --log files"),
+        (["--publish", "--log", "x.log"], "--publish writes to an environment's project"),
     ],
 )
 def test_bad_input_exits_2_with_the_reason(arguments: list[str], message: str) -> None:
