@@ -87,7 +87,8 @@ def monitor_command(
     reports: Reports = Path("reports/monitoring"),
     publish_results: Annotated[
         bool,
-        typer.Option(help="Write the figures to Cloud Monitoring and keep the report in the "
+        typer.Option("--publish",
+                     help="Write the figures to Cloud Monitoring and keep the report in the "
                      "model bucket (needs --environment)."),
     ] = False,
 ) -> None:  # fmt: skip
