@@ -27,7 +27,7 @@ from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.report import RolloutSummary
 from pipelines.rollout.run import STATE_FILE, execute
 from pipelines.rollout.state import StateFile
-from pipelines.train import TrainConfig, metadata_for, train
+from pipelines.train import TrainConfig, compiled_bytes, metadata_for, train
 
 REPORT_DIR = Path("reports/bench")
 WORKDIR = Path("runs/bench-rollout")
@@ -54,7 +54,9 @@ def _models(registry: Path) -> dict[str, Path]:
             labels = np.random.default_rng(seed).permutation(data.labels)
             data = Dataset(data.columns, labels, data.groups, data.spec)
         result = train(config, data)
-        folders[name] = publish(result.model_bytes, metadata_for(result), registry / name)
+        folders[name] = publish(
+            result.model_bytes, metadata_for(result), registry / name, compiled_bytes(result)
+        )
     return folders
 
 

@@ -23,7 +23,14 @@ from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption
 
 from pipelines.model_registry import RegistryError, sort_versions, stage
-from service.artifact import METADATA_FILE, MODEL_FILE, ArtifactError, ModelMetadata, load_verified
+from service.artifact import (
+    METADATA_FILE,
+    MODEL_FILE,
+    ArtifactError,
+    ModelMetadata,
+    load_verified,
+    read_metadata,
+)
 
 SCHEME = "gs://"
 _LOCATION = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,221}[a-z0-9])(?:/(?P<path>.*))?$")
@@ -134,7 +141,9 @@ class BucketRegistry:
             ) from error
         return True
 
-    def publish(self, model_bytes: bytes, metadata: ModelMetadata) -> BucketLocation:
+    def publish(
+        self, model_bytes: bytes, metadata: ModelMetadata, compiled: bytes | None = None
+    ) -> BucketLocation:
         """Store a model as the next version; returns where it now lives."""
         seen = sort_versions({name.split("/")[0] for name in self._names()})
         number = int(seen[-1][1:]) + 1 if seen else 1
@@ -143,10 +152,16 @@ class BucketRegistry:
                 version = f"v{number}"
                 folder = Path(scratch) / version
                 folder.mkdir()
-                stage(model_bytes, metadata, version, folder)
+                stage(model_bytes, metadata, version, folder, compiled)
                 if not self._create(version, folder, MODEL_FILE):
                     number += 1  # another publisher holds this number, whole or halfway
                     continue
+                if metadata.compiled and not self._create(version, folder, metadata.compiled.file):
+                    raise RegistryError(
+                        f"{self.location.at(version)}/{metadata.compiled.file} appeared while "
+                        "this publisher held the version: something writes the registry without "
+                        "preconditions; inspect the bucket before publishing again"
+                    )
                 if not self._create(version, folder, METADATA_FILE):
                     raise RegistryError(
                         f"{self.location.at(version)}/{METADATA_FILE} appeared while this "
@@ -168,6 +183,10 @@ class BucketRegistry:
         try:
             for file in (METADATA_FILE, MODEL_FILE):
                 self._blob(version, file).download_to_filename(str(destination / file))
+            if compiled := read_metadata(destination).compiled:
+                self._blob(version, compiled.file).download_to_filename(
+                    str(destination / compiled.file)
+                )
             load_verified(destination)
         except BaseException as error:
             shutil.rmtree(destination)

@@ -26,7 +26,7 @@ from pipelines.monitoring import commands as monitoring
 from pipelines.pinned_model import PIN_FILE, PinError, fetch, load_pin, pin
 from pipelines.rollout import commands
 from pipelines.terminal import console, fail
-from pipelines.train import TrainConfig, metadata_for, train, train_and_publish
+from pipelines.train import TrainConfig, compiled_bytes, metadata_for, train, train_and_publish
 from service.artifact import ArtifactError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -55,7 +55,9 @@ def train_command(
         with console.status("training"):
             result = train(TrainConfig(data=spec))
         with console.status(f"publishing to {registry}"):
-            location = publish_to(registry, result.model_bytes, metadata_for(result))
+            location = publish_to(
+                registry, result.model_bytes, metadata_for(result), compiled_bytes(result)
+            )
     except (ValueError, SchemaError, RegistryError) as error:
         fail(str(error))
     table = Table(title=f"model → {location}")

@@ -45,11 +45,13 @@ def _bucket_registry(location: str) -> "BucketRegistry":
     return BucketRegistry(default_client(), BucketLocation.parse(location))
 
 
-def publish_to(registry: str, model_bytes: bytes, metadata: ModelMetadata) -> str:
+def publish_to(
+    registry: str, model_bytes: bytes, metadata: ModelMetadata, compiled: bytes | None = None
+) -> str:
     """Publish as the registry's next version; returns the new version's location."""
     if registry.startswith(BUCKET_SCHEME):
-        return str(_bucket_registry(registry).publish(model_bytes, metadata))
-    return str(model_registry.publish(model_bytes, metadata, Path(registry)))
+        return str(_bucket_registry(registry).publish(model_bytes, metadata, compiled))
+    return str(model_registry.publish(model_bytes, metadata, Path(registry), compiled))
 
 
 def copy_to(location: str, destination: Path) -> str:

@@ -92,16 +92,35 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def stage(model_bytes: bytes, metadata: ModelMetadata, version: str, folder: Path) -> None:
+def stage(
+    model_bytes: bytes,
+    metadata: ModelMetadata,
+    version: str,
+    folder: Path,
+    compiled: bytes | None = None,
+) -> None:
     """Write a version's files into an empty `folder` and verify them as the service would: a
-    registry, folder or bucket, never publishes what serving would refuse."""
+    registry, folder or bucket, never publishes what serving would refuse. `compiled` is the
+    file `metadata.compiled` names, when it names one."""
+    if (compiled is None) != (metadata.compiled is None):
+        raise RegistryError(
+            "the metadata and the files disagree on a compiled model: publish the compiled "
+            "bytes with the metadata that records them (train.compiled_bytes), or neither"
+        )
     _fsync_write(folder / MODEL_FILE, model_bytes)
+    if compiled is not None and metadata.compiled is not None:
+        _fsync_write(folder / metadata.compiled.file, compiled)
     final_metadata = metadata.model_copy(update={"version": version})
     _fsync_write(folder / METADATA_FILE, final_metadata.model_dump_json(indent=2).encode())
     load_verified(folder)
 
 
-def publish(model_bytes: bytes, metadata: ModelMetadata, root: Path = DEFAULT_REGISTRY) -> Path:
+def publish(
+    model_bytes: bytes,
+    metadata: ModelMetadata,
+    root: Path = DEFAULT_REGISTRY,
+    compiled: bytes | None = None,
+) -> Path:
     """Store a model as the next version and return its folder (the registry sets the version)."""
     root.mkdir(parents=True, exist_ok=True)
     while True:
@@ -110,7 +129,7 @@ def publish(model_bytes: bytes, metadata: ModelMetadata, root: Path = DEFAULT_RE
         version = f"v{number}"
         staging = Path(tempfile.mkdtemp(prefix=".publishing-", dir=root))
         try:
-            stage(model_bytes, metadata, version, staging)
+            stage(model_bytes, metadata, version, staging, compiled)
             try:
                 staging.rename(root / version)
             except OSError:

@@ -20,12 +20,20 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from pipelines.compiled_export import Compiled, compile_pipeline
 from pipelines.data import Dataset, DataSpec, generate
 from pipelines.frame_schema import SchemaError, validate_columns
 from pipelines.model_registry import DEFAULT_REGISTRY, deterministic_zip, publish
 from pipelines.monitoring.profile import training_reference
+from pipelines.rollout.smoke import golden_transactions
 from service.artifact import ModelMetadata
-from service.features import CATEGORICAL_COLUMNS, FEATURES, encode_columns, feature_schema
+from service.features import (
+    CATEGORICAL_COLUMNS,
+    FEATURES,
+    encode_columns,
+    encode_records,
+    feature_schema,
+)
 from service.reference import TrainingReference
 
 
@@ -52,6 +60,9 @@ class TrainResult:
     data_fingerprint: str
     config: TrainConfig
     reference: TrainingReference
+    compiled: (
+        Compiled | None
+    )  # the serving path, when it scores like `model` (pipelines/compiled_export.py)
 
 
 def build_pipeline(config: TrainConfig) -> Pipeline:
@@ -79,10 +90,16 @@ def _split(n: int, config: TrainConfig) -> tuple[npt.NDArray[np.intp], ...]:
 
 
 def best_f1_threshold(labels: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> float:
-    """The score threshold with the highest F1 on validation data (fraud is rare: not 0.5)."""
+    """The score threshold with the highest F1 on validation data (fraud is rare: not 0.5).
+
+    It sits halfway between the lowest score it flags and the next score below, never on a
+    score: a row exactly on the threshold would have its decision decided by rounding (the
+    compiled model's last bit against scikit-learn's)."""
     precision, recall, thresholds = precision_recall_curve(labels, scores)
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return float(np.clip(thresholds[int(np.argmax(f1[:-1]))], 1e-6, 1 - 1e-6))
+    best = int(np.argmax(f1[:-1]))
+    below = thresholds[best - 1] if best > 0 else 0.0
+    return float(np.clip((thresholds[best] + below) / 2, 1e-6, 1 - 1e-6))
 
 
 def evaluate(
@@ -119,6 +136,8 @@ def train(config: TrainConfig = TrainConfig(), dataset: Dataset | None = None) -
     metrics = evaluate(
         data.labels[test_rows], model.predict_proba(matrix[test_rows])[:, 1], threshold
     )
+    # Checked on every held-out row and on the rollout's golden rows.
+    checks = [matrix[validation_rows], matrix[test_rows], encode_records(golden_transactions())]
     return TrainResult(
         model=model,
         model_bytes=deterministic_zip(skops.io.dumps(model)),
@@ -132,6 +151,7 @@ def train(config: TrainConfig = TrainConfig(), dataset: Dataset | None = None) -
             validation_scores,
             threshold,
         ),
+        compiled=compile_pipeline(model, checks, threshold),
     )
 
 
@@ -168,6 +188,7 @@ def metadata_for(result: TrainResult) -> ModelMetadata:
             "max_leaf_nodes": config.max_leaf_nodes,
         },
         reference=result.reference,
+        compiled=result.compiled.spec if result.compiled else None,
     )
 
 
@@ -176,4 +197,8 @@ def train_and_publish(
 ) -> Path:
     """Train and store the model as the registry's next version; returns its folder."""
     result = train(config)
-    return publish(result.model_bytes, metadata_for(result), registry)
+    return publish(result.model_bytes, metadata_for(result), registry, compiled_bytes(result))
+
+
+def compiled_bytes(result: TrainResult) -> bytes | None:
+    return result.compiled.model_bytes if result.compiled else None

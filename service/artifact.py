@@ -1,8 +1,10 @@
 """Model artifacts: metadata, and loading that verifies the file before deserializing a byte.
 
-An artifact is a folder with `model.skops` and `metadata.json`. Loading checks the sha256 recorded
-in the metadata, refuses types outside an explicit allow-list (skops never runs arbitrary pickles),
-and refuses a model trained for a different feature schema than this service accepts.
+An artifact is a folder with `model.skops` and `metadata.json`, and `model.treelite` when the model
+was compiled (service/compiled.py). Loading checks every file's sha256 recorded in the metadata,
+refuses types outside an explicit allow-list (skops never runs arbitrary pickles), and refuses a
+model trained for a different feature schema than this service accepts. scikit-learn and skops
+are imported only to load the pipeline, so a compiled model's start never pays for them.
 """
 
 import gc
@@ -15,9 +17,9 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-import skops.io  # pyright: ignore[reportMissingTypeStubs] - no stubs published
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from service.compiled import CompiledModel, TreeliteScorer
 from service.features import feature_schema
 from service.reference import TrainingReference
 
@@ -51,6 +53,8 @@ class ModelMetadata(BaseModel):
     training: dict[str, object] = Field(default_factory=dict)
     # What monitoring compares live traffic with; absent in models trained before it existed.
     reference: TrainingReference | None = None
+    # The compiled scoring path, when the model could be compiled exactly.
+    compiled: CompiledModel | None = None
 
 
 class ProbabilityModel(Protocol):
@@ -102,24 +106,42 @@ def _collection_paused() -> Generator[None]:
             gc.enable()
 
 
-def load_verified(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel]:
-    """Verify checksum, types and feature schema, then deserialize the model."""
-    metadata = read_metadata(artifact_dir)
-    model_path = artifact_dir / metadata.model_file
-    if not model_path.is_file():
-        raise ArtifactError(f"{model_path} is missing: the artifact is incomplete, re-train it")
-    actual = sha256_of(model_path)
-    if actual != metadata.sha256:
+def _checked(artifact_dir: Path, file: str, recorded: str) -> Path:
+    """The file, after its sha256 matched the metadata's."""
+    path = artifact_dir / file
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing: the artifact is incomplete, re-train it")
+    actual = sha256_of(path)
+    if actual != recorded:
         raise ArtifactError(
-            f"{model_path} has sha256 {actual} but metadata records {metadata.sha256}: the file "
+            f"{path} has sha256 {actual} but metadata records {recorded}: the file "
             "was modified or corrupted after training; refusing to load it. Re-train or re-fetch "
             "the artifact from the registry."
         )
+    return path
+
+
+def verified_metadata(artifact_dir: Path) -> ModelMetadata:
+    """The metadata, once every file it names matches its sha256 and the feature schema is
+    this service's."""
+    metadata = read_metadata(artifact_dir)
+    _checked(artifact_dir, metadata.model_file, metadata.sha256)
+    if metadata.compiled is not None:
+        _checked(artifact_dir, metadata.compiled.file, metadata.compiled.sha256)
     if metadata.feature_schema != feature_schema():
         raise ArtifactError(
             f"model {metadata.version} was trained on a different feature schema than this service "
             "accepts; re-train it with this version of the code"
         )
+    return metadata
+
+
+def load_verified(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel]:
+    """Verify checksums, types and feature schema, then deserialize the scikit-learn model."""
+    import skops.io  # pylint: disable=import-outside-toplevel  # pyright: ignore[reportMissingTypeStubs]
+
+    metadata = verified_metadata(artifact_dir)
+    model_path = artifact_dir / metadata.model_file
     with _collection_paused():
         found = skops.io.get_untrusted_types(file=model_path)
     untrusted = sorted(set(found) - set(TRUSTED_TYPES))
@@ -135,3 +157,17 @@ def load_verified(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel]:
             f"{model_path} holds a {type(model).__name__}, which has no predict_proba"
         )
     return metadata, model
+
+
+def load_scorer(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel, bool]:
+    """What serves: the compiled model when the artifact has one (verified, as every file is),
+    else the scikit-learn pipeline. The flag says which."""
+    metadata = verified_metadata(artifact_dir)
+    compiled = metadata.compiled
+    if compiled is None:
+        return (*load_verified(artifact_dir), False)
+    path = artifact_dir / compiled.file
+    try:
+        return metadata, TreeliteScorer(path.read_bytes(), compiled), True
+    except ValueError as error:
+        raise ArtifactError(f"{path} does not load as a treelite model: {error}") from error

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import sklearn  # pyright: ignore[reportMissingTypeStubs] - no stubs published
 
-from service.artifact import ModelMetadata, ProbabilityModel, load_verified
+from service.artifact import ModelMetadata, ProbabilityModel, load_scorer
 from service.features import encode_transactions
 from service.schemas import EXAMPLE_TRANSACTION, Transaction
 
@@ -23,11 +22,12 @@ class ScoringModel:
 
     metadata: ModelMetadata
     estimator: ProbabilityModel
+    compiled: bool = False  # the treelite path (service/compiled.py), else scikit-learn
 
     @classmethod
     def load(cls, artifact_dir: Path) -> "ScoringModel":
-        metadata, estimator = load_verified(artifact_dir)
-        return cls(metadata, estimator)
+        metadata, estimator, compiled = load_scorer(artifact_dir)
+        return cls(metadata, estimator, compiled)
 
     @property
     def version(self) -> str:
@@ -40,6 +40,10 @@ class ScoringModel:
     def score_rows(self, matrix: npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
         """Fraud probability per row. Inputs were range-checked by the API, so sklearn's finiteness
         scan is skipped (a measurable share of a small call)."""
+        if self.compiled:
+            return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
+        import sklearn  # pylint: disable=import-outside-toplevel  # pyright: ignore[reportMissingTypeStubs]
+
         with sklearn.config_context(assume_finite=True):  # pyright: ignore[reportUnknownMemberType]
             return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
 

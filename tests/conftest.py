@@ -14,7 +14,7 @@ from pipelines.data import Dataset, DataSpec, generate
 from pipelines.model_registry import publish
 from pipelines.rollout.platforms.local.processes import marked, stop_group
 from pipelines.server_process import ServerProcess, free_port, service_process
-from pipelines.train import TrainConfig, TrainResult, metadata_for, train
+from pipelines.train import TrainConfig, TrainResult, compiled_bytes, metadata_for, train
 from service.app import create_app
 from service.schemas import EXAMPLE_TRANSACTION, Transaction
 from service.settings import Settings
@@ -53,7 +53,12 @@ def trained(tiny_data: Dataset) -> TrainResult:
 @pytest.fixture(scope="session")
 def model_dir(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A published artifact; tests that tamper with one copy it first."""
-    return publish(trained.model_bytes, metadata_for(trained), tmp_path_factory.mktemp("registry"))
+    return publish(
+        trained.model_bytes,
+        metadata_for(trained),
+        tmp_path_factory.mktemp("registry"),
+        compiled_bytes(trained),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +67,8 @@ def challenger_dir(model_dir: Path) -> Path:
     config = replace(TINY, data=DataSpec(n_rows=3_000, seed=12), max_iter=20)
     result = train(config, generate(config.data))
     registry = model_dir.parent / "challenger-registry"
-    publish(result.model_bytes, metadata_for(result), registry)
-    return publish(result.model_bytes, metadata_for(result), registry)
+    publish(result.model_bytes, metadata_for(result), registry, compiled_bytes(result))
+    return publish(result.model_bytes, metadata_for(result), registry, compiled_bytes(result))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pipelines.model_registry import stage
 from pipelines.monitoring.attempts import Attempt
 from pipelines.monitoring.monitor import Monitoring
 from pipelines.monitoring.observed import Observed
-from pipelines.train import TrainConfig, TrainResult, metadata_for, train
+from pipelines.train import TrainConfig, TrainResult, compiled_bytes, metadata_for, train
 from service.artifact import ModelMetadata
 
 WEEK = timedelta(days=7)
@@ -91,7 +91,7 @@ def retrain(
     metadata = metadata_for(result)
     with tempfile.TemporaryDirectory(prefix="candidate-") as scratch:
         folder = Path(scratch)
-        stage(result.model_bytes, metadata, "candidate", folder)
+        stage(result.model_bytes, metadata, "candidate", folder, compiled_bytes(result))
         evaluation = evaluate_model(LocalModel(folder, "retrained candidate"), champion, gates,
                                     recent=recent)  # fmt: skip
     return Retrained(result, metadata, evaluation)

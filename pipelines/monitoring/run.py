@@ -20,6 +20,7 @@ from pipelines.monitoring.proposal import FAILED_FILE, Proposal, failure_report,
 from pipelines.monitoring.report import write_report
 from pipelines.monitoring.retrain import Decision, decide, retrain
 from pipelines.pinned_model import REPOSITORY_ROOT, pin
+from pipelines.train import compiled_bytes
 from service.artifact import read_metadata
 
 HOUR = 3600.0
@@ -124,7 +125,8 @@ def run_retrain(
         watch.attempts.record(Attempt(at=now, triggers=decision.triggers,
                                       outcome="failed_gates", detail=failed))  # fmt: skip
         return Retraining(decision, "failed_gates", f"failed {failed}; report: {where}")
-    location = publish_to(watch.registry, retrained.result.model_bytes, retrained.metadata)
+    location = publish_to(watch.registry, retrained.result.model_bytes, retrained.metadata,
+                          compiled_bytes(retrained.result))  # fmt: skip
     pinned = pin(location, folder / "pin.json")
     proposal = Proposal(watch.environment, pinned, decision, card, monitoring)
     if github:

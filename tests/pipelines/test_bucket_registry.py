@@ -13,7 +13,7 @@ from pipelines.cli import app
 from pipelines.model_location import local_model
 from pipelines.model_registry import RegistryError
 from pipelines.pinned_model import PinError, PinnedModel, fetch, load_pin
-from pipelines.train import TrainResult, metadata_for
+from pipelines.train import TrainResult, compiled_bytes, metadata_for
 from service.artifact import read_metadata
 from tests.pipelines.fake_gcs import FakeStorage, storage_emulator
 
@@ -37,18 +37,19 @@ def test_published_versions_are_numbered_listed_and_downloaded_verified(
     fake_storage: FakeStorage, trained: TrainResult, tmp_path: Path
 ) -> None:
     fake_storage.page_size = 1  # the listing spans pages, as a long-lived registry's does
-    first = registry().publish(trained.model_bytes, metadata_for(trained))
-    second = registry().publish(trained.model_bytes, metadata_for(trained))
+    first = registry().publish(trained.model_bytes, metadata_for(trained), compiled_bytes(trained))
+    second = registry().publish(trained.model_bytes, metadata_for(trained), compiled_bytes(trained))
     assert (str(first), str(second)) == (f"{REGISTRY}/v1", f"{REGISTRY}/v2")
     assert sorted(name for _, name in fake_storage.objects) == [
-        "models/v1/metadata.json", "models/v1/model.skops",
-        "models/v2/metadata.json", "models/v2/model.skops",
+        "models/v1/metadata.json", "models/v1/model.skops", "models/v1/model.treelite",
+        "models/v2/metadata.json", "models/v2/model.skops", "models/v2/model.treelite",
     ]  # fmt: skip
     assert registry().versions() == ["v1", "v2"]
     assert str(registry().download(tmp_path / "latest")) == f"{REGISTRY}/v2"
     assert read_metadata(tmp_path / "latest").version == "v2"
     assert registry(f"{REGISTRY}/v1").download(tmp_path / "first").version == "v1"
     assert (tmp_path / "first" / "model.skops").read_bytes() == trained.model_bytes
+    assert (tmp_path / "first" / "model.treelite").read_bytes() == compiled_bytes(trained)
 
 
 def test_a_number_taken_by_another_publisher_is_never_overwritten(
@@ -65,7 +66,12 @@ def test_a_number_taken_by_another_publisher_is_never_overwritten(
 
     fake_storage.before_upload = rival
     assert registry().versions() == []
-    assert registry().publish(trained.model_bytes, metadata_for(trained)).version == "v3"
+    assert (
+        registry()
+        .publish(trained.model_bytes, metadata_for(trained), compiled_bytes(trained))
+        .version
+        == "v3"
+    )
     assert fake_storage.objects[BUCKET, "models/v2/model.skops"].data == b"the rival's model"
     assert fake_storage.objects[BUCKET, "models/v1/model.skops"].data == b"half a publish"
     assert registry().versions() == ["v3"]
@@ -78,17 +84,19 @@ def test_a_failed_publish_leaves_no_listed_version(
 ) -> None:
     fake_storage.status_for["POST models/v1/metadata.json"] = 403  # 5xx: retried for 2 min
     with pytest.raises(RegistryError, match=r"cannot write gs://.*/v1/metadata.json"):
-        registry().publish(trained.model_bytes, metadata_for(trained))
+        registry().publish(trained.model_bytes, metadata_for(trained), compiled_bytes(trained))
     assert registry().versions() == []
     with pytest.raises(RuntimeError, match="sha256"):  # the service would refuse it: never sent
-        registry().publish(trained.model_bytes + b"x", metadata_for(trained))
+        registry().publish(
+            trained.model_bytes + b"x", metadata_for(trained), compiled_bytes(trained)
+        )
     assert "models/v2/model.skops" not in {name for _, name in fake_storage.objects}
 
 
 def test_a_tampered_or_corrupted_download_is_refused_and_removed(
     fake_storage: FakeStorage, trained: TrainResult, tmp_path: Path
 ) -> None:
-    registry().publish(trained.model_bytes, metadata_for(trained))
+    registry().publish(trained.model_bytes, metadata_for(trained), compiled_bytes(trained))
     stored = fake_storage.objects[BUCKET, "models/v1/model.skops"]
     flipped = bytearray(trained.model_bytes)
     flipped[100] ^= 1
@@ -107,7 +115,7 @@ def test_errors_name_the_location_and_what_to_do(
 ) -> None:
     with pytest.raises(RegistryError, match="pipelines train --registry gs://"):
         registry().resolve()
-    registry().publish(trained.model_bytes, metadata_for(trained))
+    registry().publish(trained.model_bytes, metadata_for(trained), compiled_bytes(trained))
     with pytest.raises(RegistryError, match=r"no version 'v4'.*published: v1"):
         registry(f"{REGISTRY}/v4").resolve()
     fake_storage.status_for["GET list"] = 403
@@ -174,7 +182,7 @@ def test_train_pin_fetch_and_evaluate_through_the_bucket(
 
 @pytest.mark.usefixtures("fake_storage")
 def test_a_bucket_model_is_a_temporary_verified_folder(trained: TrainResult) -> None:
-    registry().publish(trained.model_bytes, metadata_for(trained))
+    registry().publish(trained.model_bytes, metadata_for(trained), compiled_bytes(trained))
     with local_model(REGISTRY) as model:
         assert model.location == f"{REGISTRY}/v1"
         assert read_metadata(model.folder).version == "v1"

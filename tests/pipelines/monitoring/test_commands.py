@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.data import DataSpec
 from pipelines.model_registry import publish
+from pipelines.train import compiled_bytes
 from tests.pipelines.monitoring.conftest import Monitored
 from tests.pipelines.monitoring.test_retrain import write_events
 from tests.pipelines.test_cli import said
@@ -20,7 +21,9 @@ runner = CliRunner()
 def served(monitored: Monitored, tmp_path: Path) -> tuple[Path, Path]:
     """A registry holding the monitored model, and a log of its drifted traffic."""
     registry = tmp_path / "registry"
-    publish(monitored.result.model_bytes, monitored.metadata, registry)
+    publish(
+        monitored.result.model_bytes, monitored.metadata, registry, compiled_bytes(monitored.result)
+    )
     log = tmp_path / "service.log"
     write_events(log, monitored, DataSpec(n_rows=1500, seed=81, amount_scale=1.8))
     return registry, log

@@ -17,6 +17,7 @@ from pipelines.monitoring.attempts import Attempt, BucketAttempts, FolderAttempt
 from pipelines.monitoring.monitor import Finding, Monitoring
 from pipelines.monitoring.retrain import decide
 from pipelines.monitoring.run import Watch, Watched, run_retrain
+from pipelines.train import compiled_bytes
 from service.events import EventLog, Served
 from service.schemas import Transaction
 from tests.pipelines.fake_gcs import FakeStorage, storage_emulator
@@ -118,7 +119,9 @@ def test_a_candidate_that_fails_its_gates_is_never_published_or_proposed(
     """Concept drift with too few new labels: the retrain fails the gates, the registry keeps
     only the champion, no pull request text is written, the attempt is recorded."""
     registry = tmp_path / "registry"
-    champion = publish(monitored.result.model_bytes, monitored.metadata, registry)
+    champion = publish(
+        monitored.result.model_bytes, monitored.metadata, registry, compiled_bytes(monitored.result)
+    )
     log = tmp_path / "service.log"
     write_events(log, monitored, DataSpec(n_rows=2500, seed=52, concept_shift=1.0))
     policy = MonitoringPolicy(retraining=POLICY)

@@ -11,7 +11,7 @@ from pipelines.data import Dataset, DataSpec, generate
 from pipelines.model_registry import publish
 from pipelines.rollout.platform import Candidate
 from pipelines.rollout.platforms.local.platform import LocalPlatform
-from pipelines.train import TrainConfig, metadata_for, train
+from pipelines.train import TrainConfig, compiled_bytes, metadata_for, train
 
 FAST_POLICY = """
 rollout:
@@ -39,7 +39,10 @@ def model(tmp: Path, seed: int, shuffle_labels: bool = False) -> Path:
         data = Dataset(data.columns, labels, data.groups, data.spec)
     result = train(config, data)
     return publish(
-        result.model_bytes, metadata_for(result), tmp / f"registry-{seed}-{shuffle_labels}"
+        result.model_bytes,
+        metadata_for(result),
+        tmp / f"registry-{seed}-{shuffle_labels}",
+        compiled_bytes(result),
     )
 
 
