@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from service.artifact import ModelMetadata, ProbabilityModel, load_scorer
+from service.artifact import ModelMetadata, ProbabilityModel, load_scorer, load_verified
 from service.features import encode_transactions
 from service.schemas import EXAMPLE_TRANSACTION, Transaction
 
@@ -28,6 +28,14 @@ class ScoringModel:
     def load(cls, artifact_dir: Path) -> "ScoringModel":
         metadata, estimator, compiled = load_scorer(artifact_dir)
         return cls(metadata, estimator, compiled)
+
+    @classmethod
+    def pipeline(cls, artifact_dir: Path) -> "ScoringModel":
+        """The scikit-learn pipeline even when a compiled file exists: the artifact's own
+        reference, which the rollout's golden check compares the served scores with, so a
+        conversion bug cannot reach users."""
+        metadata, estimator = load_verified(artifact_dir)
+        return cls(metadata, estimator, compiled=False)
 
     @property
     def version(self) -> str:

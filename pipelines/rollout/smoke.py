@@ -45,8 +45,7 @@ def smoke_problems(client: httpx.Client, model_dir: Path) -> list[str]:
         served = np.array([p["fraud_probability"] for p in response.json()["predictions"]])
     except httpx.HTTPError as error:
         return [*problems, f"candidate unreachable: {error!r}"]
-    model = ScoringModel.load(model_dir)
-    expected = model.score_rows(encode_records(rows))
+    expected = ScoringModel.pipeline(model_dir).score_rows(encode_records(rows))
     worst = float(np.max(np.abs(served - expected)))
     if worst > TOLERANCE:
         problems.append(
