@@ -27,9 +27,11 @@ from pipelines.pinned_model import PIN_FILE, PinError, fetch, load_pin, pin
 from pipelines.rollout import commands
 from pipelines.terminal import console, fail
 from pipelines.train import TrainConfig, compiled_bytes, metadata_for, train, train_and_publish
-from service.artifact import ArtifactError
+from service.artifact import METADATA_FILE, ArtifactError, read_metadata
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# The dependency group of the scikit-learn serving path (pyproject.toml).
+PIPELINE_SERVING = "pipeline-serving"
 
 RegistryOption = Annotated[Path, typer.Option(help="Model registry folder.")]
 PinFileOption = Annotated[Path, typer.Option(help="The production model's pin.")]
@@ -194,6 +196,26 @@ def demo_command(
     ):
         console.print("[red]the demo did not end as designed: see the reports above[/]")
         raise typer.Exit(1)
+
+
+@app.command("scoring-group")
+def scoring_group_command(
+    models: Annotated[
+        list[Path] | None,
+        typer.Option("--model", help="A model folder the image bakes in (repeat for more)."),
+    ] = None,
+) -> None:
+    """The dependency group the service image needs for these models, as a `group=` line (for
+    $GITHUB_OUTPUT): empty when every one has a compiled file, else `pipeline-serving`
+    (scikit-learn and skops). Default: ./model, and ./challenger when it holds a model."""
+    folders = models or [
+        p for p in (Path("model"), Path("challenger")) if (p / METADATA_FILE).is_file()
+    ]
+    try:
+        needs = [read_metadata(folder).compiled is None for folder in folders]
+    except ArtifactError as error:
+        fail(str(error))
+    print(f"group={PIPELINE_SERVING if any(needs) else ''}")
 
 
 @app.command("image-repository")

@@ -138,9 +138,16 @@ def verified_metadata(artifact_dir: Path) -> ModelMetadata:
 
 def load_verified(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel]:
     """Verify checksums, types and feature schema, then deserialize the scikit-learn model."""
-    import skops.io  # pylint: disable=import-outside-toplevel  # pyright: ignore[reportMissingTypeStubs]
-
     metadata = verified_metadata(artifact_dir)
+    try:
+        import skops.io  # pylint: disable=import-outside-toplevel  # pyright: ignore[reportMissingTypeStubs]
+    except ModuleNotFoundError as error:
+        raise ArtifactError(
+            f"model {metadata.version} has no compiled file and this installation has no "
+            f"scikit-learn or skops ({error.name} is missing): build the image with "
+            "--build-arg SCORING_GROUP=pipeline-serving (`python -m pipelines scoring-group` "
+            "says which a model needs)"
+        ) from error
     model_path = artifact_dir / metadata.model_file
     with _collection_paused():
         found = skops.io.get_untrusted_types(file=model_path)

@@ -6,6 +6,8 @@ infra        -> environments only     (the Pulumi program stands alone)
 """
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,17 @@ def test_the_image_holds_the_service_alone() -> None:
         if line.startswith("!")
     }
     assert admitted & set(PACKAGES) == {"service"}
+
+
+def test_the_image_s_own_dependencies_leave_scikit_learn_out() -> None:
+    """A compiled model is served without scikit-learn or skops: the service's dependency set
+    holds neither, and the group the image adds for an uncompiled model holds both."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    names = {re.split(r"[<>=\[ ]", d, maxsplit=1)[0] for d in project["project"]["dependencies"]}
+    assert not names & {"scikit-learn", "skops", "scipy"}
+    assert {"treelite", "numpy"} <= names
+    group = {re.split(r"[<>=\[ ]", d, maxsplit=1)[0]
+             for d in project["dependency-groups"]["pipeline-serving"]}  # fmt: skip
+    assert group == {"scikit-learn", "skops"}
+    dockerfile = (ROOT / "service" / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.count('${SCORING_GROUP:+--group "$SCORING_GROUP"}') == 2

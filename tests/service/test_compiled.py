@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from pipelines.cli import app
 from pipelines.data import DataSpec, generate, records
 from pipelines.model_registry import publish
 from pipelines.train import TrainResult, metadata_for
@@ -81,3 +83,22 @@ def test_the_compiled_path_starts_without_scikit_learn_or_skops(model_dir: Path)
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_an_uncompiled_model_in_an_image_without_scikit_learn_says_how_to_build(
+    without_compiled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "skops.io", None)  # as if the group were not installed
+    with pytest.raises(ArtifactError, match="--build-arg SCORING_GROUP=pipeline-serving"):
+        ScoringModel.load(without_compiled)
+
+
+def test_the_image_group_follows_the_models_it_bakes_in(
+    model_dir: Path, without_compiled: Path
+) -> None:
+    runner = CliRunner()
+    compiled = runner.invoke(app, ["scoring-group", "--model", str(model_dir)])
+    assert (compiled.exit_code, compiled.stdout) == (0, "group=\n")
+    mixed = ["scoring-group", "--model", str(model_dir), "--model", str(without_compiled)]
+    assert runner.invoke(app, mixed).stdout == "group=pipeline-serving\n"
+    assert runner.invoke(app, ["scoring-group", "--model", "/nowhere"]).exit_code == 2
