@@ -64,6 +64,8 @@ class Observed:
         order = np.argsort(self.seconds, kind="stable")
         columns = {name: values[order] for name, values in self.columns.items()}
         labels = self.labels[order]
+        # The spec records what the rows were (their count and fraud rate) in the model's
+        # metadata; DataSpec's own bounds hold for any set a retrain accepts (100+ rows).
         rate = float(np.clip(labels.mean() if len(labels) else 0.5, 1e-3, 1 - 1e-3))
         spec = DataSpec(n_rows=max(len(labels), 100), seed=0, fraud_rate=rate)
         return Dataset(columns, labels, np.full(len(labels), UNKNOWN_GROUP), spec)

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from environments.model_gates import ModelGates
 from environments.monitoring_policy import MonitoringPolicy
@@ -86,7 +87,7 @@ class Retraining:
     """What the retraining policy decided and what came of it."""
 
     decision: Decision
-    outcome: str  # "skipped", "proposed" or "failed_gates"
+    outcome: Literal["skipped", "proposed", "failed_gates"]
     detail: str
 
 
