@@ -15,14 +15,15 @@ from service.features import FEATURES
 PREDICTION_FIELDS = ("request_id", "item", "model_version", "score", "decision", "inputs")
 # The model version is the bound parameter ({experiment} is the stores' parameter slot); with
 # an empty one, every version's predictions count. Times and limits are numbers this module
-# formats, never user input.
+# formats, never user input. A batch's rows share a time: the request id and item break the tie,
+# so a window (and a retrain's split of it) is the same on every read.
 SERVED_SQL = """
 WITH predictions AS ({predictions})
 SELECT event_seconds, score, decision, inputs, CAST(NULL AS BOOLEAN) AS is_fraud
 FROM predictions
 WHERE inputs IS NOT NULL AND event_seconds >= {since}
   AND (model_version = {experiment} OR {experiment} = '')
-ORDER BY event_seconds DESC
+ORDER BY event_seconds DESC, request_id DESC, item DESC
 LIMIT {limit}
 """
 LABELLED_SQL = (
@@ -34,7 +35,7 @@ FROM predictions AS p
 JOIN first_feedback AS f ON p.request_id = f.request_id AND p.item = f.item
 WHERE p.inputs IS NOT NULL AND p.event_seconds >= {since}
   AND (p.model_version = {experiment} OR {experiment} = '')
-ORDER BY p.event_seconds DESC
+ORDER BY p.event_seconds DESC, p.request_id DESC, p.item DESC
 LIMIT {limit}
 """
 )
@@ -61,9 +62,8 @@ class Observed:
         """Labelled rows as training data (oldest first, as they happened)."""
         if self.labels is None:
             raise ValueError("only labelled predictions are training data")
-        order = np.argsort(self.seconds, kind="stable")
-        columns = {name: values[order] for name, values in self.columns.items()}
-        labels = self.labels[order]
+        columns = {name: values[::-1] for name, values in self.columns.items()}
+        labels = self.labels[::-1]
         # The spec records what the rows were (their count and fraud rate) in the model's
         # metadata; DataSpec's own bounds hold for any set a retrain accepts (100+ rows).
         rate = float(np.clip(labels.mean() if len(labels) else 0.5, 1e-3, 1 - 1e-3))

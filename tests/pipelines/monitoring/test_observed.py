@@ -38,7 +38,8 @@ def test_inputs_scores_and_labels_come_back_as_they_were_served(
     assert len(read_window(store, 0.0, 1000, "another-version")) == 0
     assert most_served(store, 0.0) == version
     dataset = labelled.as_dataset()
-    assert (dataset.labels == labelled.labels[np.argsort(labelled.seconds)]).all()  # type: ignore[index]
+    assert (dataset.labels == labelled.labels[::-1]).all()  # type: ignore[index]
+    assert (np.diff(labelled.seconds) <= 0).all(), "newest first, so the dataset is oldest first"
     assert set(dataset.groups) == {"unknown"}
 
 
