@@ -26,12 +26,12 @@ logger = logging.getLogger("service")
 
 def load_models(settings: Settings) -> tuple[ScoringModel, ScoringModel | None]:
     """The champion and, with an experiment, the challenger: each verified and self-tested."""
-    champion = ScoringModel.load(settings.MODEL_DIR)
+    champion = ScoringModel.load(settings.MODEL_DIR, settings.NATIVE_MODEL_DIR)
     champion.self_test()
     challenger_dir = settings.EXPERIMENT_CHALLENGER_DIR
     if settings.EXPERIMENT_NAME is None or challenger_dir is None:
         return champion, None
-    challenger = ScoringModel.load(challenger_dir)
+    challenger = ScoringModel.load(challenger_dir, settings.NATIVE_MODEL_DIR)
     challenger.self_test()
     return champion, challenger
 
@@ -56,6 +56,7 @@ def create_app(
             max_rows=settings.MICROBATCH_MAX_ROWS,
             max_wait_s=settings.MICROBATCH_MAX_WAIT_MS / 1000,
             on_batch=metrics.batch_rows.observe,
+            inline_max_rows=settings.MICROBATCH_MAX_ROWS if model.compiled else 1,
         )
         metrics.model_info.labels(
             model.version, model.metadata.sha256, settings.GIT_SHA, settings.K_REVISION
@@ -84,7 +85,7 @@ def create_app(
         gc.freeze()
         runtime.ready = True
         logger.info(
-            "serving model %s%s", champion.version,
+            "serving model %s (%s)%s", champion.version, champion.runtime,
             f" (experiment {settings.EXPERIMENT_NAME}: challenger {challenger.version})"
             if challenger is not None else "",
             extra={"model_version": champion.version, "revision": settings.K_REVISION},

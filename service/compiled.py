@@ -7,6 +7,9 @@ format holds trees and nothing executable, and its predictor compares in double 
 scikit-learn does (the default model's scores agree to 2e-15).
 """
 
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -33,17 +36,33 @@ class CompiledModel(BaseModel):
 
 class TreeliteScorer:
     """`predict_proba` of the pipeline, from the model matrix (categoricals first, then
-    numerics: service/features.py) to class probabilities."""
+    numerics: service/features.py) to class probabilities.
 
-    def __init__(self, model_bytes: bytes, spec: CompiledModel) -> None:
-        import treelite  # pylint: disable=import-outside-toplevel  # only where a model has it
+    The trees run in treelite's predictor (gtil), or, given `library`, in the native library
+    tl2cgen built from the same file where it runs (service/native.py): about seven times faster
+    on a hundred rows, with the same scores."""
+
+    def __init__(
+        self, model_bytes: bytes, spec: CompiledModel, library: Path | None = None
+    ) -> None:
+        # Only where a model has a compiled file. pylint: disable=import-outside-toplevel
+        import treelite
 
         try:
-            self._model = treelite.Model.deserialize_bytes(model_bytes)
+            model = treelite.Model.deserialize_bytes(model_bytes)
         except treelite.TreeliteError as error:
             raise ValueError(str(error)) from error
-        self._predict = treelite.gtil.predict
         self._categories = [np.asarray(c, dtype=object) for c in spec.categories]
+        self.runtime = "tl2cgen" if library is not None else "treelite"
+        # One thread: requests are already concurrent, and the rows of one call are few.
+        self._trees: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.floating]]
+        if library is None:
+            self._trees = partial(treelite.gtil.predict, model, nthread=1)
+        else:
+            import tl2cgen  # pylint: disable=import-outside-toplevel  # only with a library
+
+            predictor = tl2cgen.Predictor(library, nthread=1)
+            self._trees = lambda rows: predictor.predict(tl2cgen.DMatrix(rows))  # pyright: ignore[reportUnknownMemberType]
 
     def encode(self, matrix: npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
         """One-hot columns for the categoricals, then the numerics as they are."""
@@ -55,8 +74,10 @@ class TreeliteScorer:
         blocks.append(matrix[:, width:].astype(np.float64))
         return np.ascontiguousarray(np.hstack(blocks))
 
+    def fraud_scores(self, encoded: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The positive class's probability for rows already encoded."""
+        return np.asarray(self._trees(encoded), np.float64).reshape(len(encoded), -1)[:, -1]
+
     def predict_proba(self, rows: npt.NDArray[np.object_], /) -> npt.NDArray[np.float64]:
-        # One thread: requests are already concurrent, and the rows of one call are few.
-        fraud = np.asarray(self._predict(self._model, self.encode(rows), nthread=1), np.float64)
-        fraud = fraud.reshape(len(rows), -1)[:, -1]
+        fraud = self.fraud_scores(self.encode(rows))
         return np.column_stack([1.0 - fraud, fraud])

@@ -1,5 +1,6 @@
 """The loaded model as the service uses it: verified at load, self-tested before readiness."""
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -7,9 +8,19 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from service.artifact import ModelMetadata, ProbabilityModel, load_scorer, load_verified
+from service.artifact import (
+    ModelMetadata,
+    ProbabilityModel,
+    load_scorer,
+    load_verified,
+    read_metadata,
+)
+from service.compiled import TreeliteScorer
 from service.features import encode_transactions
+from service.native import find_library
 from service.schemas import EXAMPLE_TRANSACTION, Transaction
+
+logger = logging.getLogger("service")
 
 
 class SelfTestError(RuntimeError):
@@ -25,8 +36,15 @@ class ScoringModel:
     compiled: bool = False  # the treelite path (service/compiled.py), else scikit-learn
 
     @classmethod
-    def load(cls, artifact_dir: Path) -> "ScoringModel":
-        metadata, estimator, compiled = load_scorer(artifact_dir)
+    def load(cls, artifact_dir: Path, native_dir: Path | None = None) -> "ScoringModel":
+        """The artifact's model; with `native_dir`, a compiled model's trees run in the library
+        built there for it, when there is one (service/native.py)."""
+        library = None
+        spec = read_metadata(artifact_dir).compiled
+        if native_dir is not None and spec is not None:
+            library, why = find_library(native_dir, spec)
+            (logger.info if library else logger.warning)("model trees: %s", why)
+        metadata, estimator, compiled = load_scorer(artifact_dir, library)
         return cls(metadata, estimator, compiled)
 
     @classmethod
@@ -40,6 +58,12 @@ class ScoringModel:
     @property
     def version(self) -> str:
         return self.metadata.version
+
+    @property
+    def runtime(self) -> str:
+        """What runs the trees: "tl2cgen" (a native library), "treelite" or "scikit-learn"."""
+        scorer = self.estimator
+        return scorer.runtime if isinstance(scorer, TreeliteScorer) else "scikit-learn"
 
     @property
     def threshold(self) -> float:

@@ -1,10 +1,10 @@
 """The HTTP endpoints: predictions, ranking, feedback, probes, version and metrics."""
 
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.body_limits import LimitedJsonRoute
@@ -33,17 +33,18 @@ from service.shadow import Mirrored
 router = APIRouter(route_class=LimitedJsonRoute)
 
 
-# Dependencies are `async def`: FastAPI runs a plain `def` one in its thread pool, a hop per
-# dependency per request for a dictionary lookup.
-async def _runtime(request: Request) -> Runtime:
+def _runtime(request: Request) -> Runtime:
+    """The app's runtime, read from the request rather than through `Depends`: FastAPI solves
+    every dependency with its own machinery per request, which cost more than the model call
+    on the compiled path."""
     return request.app.state.runtime
 
 
-async def _request_id(request: Request) -> str:
-    return request.state.request_id
+def _context(request: Request) -> tuple[Runtime, str]:
+    """The runtime and this request's id (the middleware sets it)."""
+    return _runtime(request), request.state.request_id
 
 
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 ShadowOfHeader = Annotated[
     str | None,
     Header(
@@ -53,7 +54,6 @@ ShadowOfHeader = Annotated[
         "token): no events recorded. Any other value is ignored.",
     ),
 ]
-RequestIdDep = Annotated[str, Depends(_request_id)]
 UserIdHeader = Annotated[
     str | None,
     Header(
@@ -83,9 +83,18 @@ def _served(runtime: Runtime, request_id: str, route: str, user_id: str | None) 
     )
 
 
-async def _probabilities(
+class Scored(NamedTuple):
+    """One arm's answer for the rows of a request: computed once, read by metrics, events and
+    the response alike."""
+
+    probabilities: npt.NDArray[np.float64]
+    decisions: npt.NDArray[np.bool_]
+    unsure: npt.NDArray[np.bool_]
+
+
+async def _scored(
     runtime: Runtime, arm: Arm, transactions: list[Transaction], single: bool
-) -> npt.NDArray[np.float64]:
+) -> Scored:
     """One arm's scores, through the drill faults, recorded in the score metrics."""
     try:
         await runtime.faults.before_prediction(single)
@@ -94,9 +103,14 @@ async def _probabilities(
     probabilities = runtime.faults.scores(
         await arm.batcher.score(encode_transactions(transactions))
     )
-    margin = runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
-    runtime.metrics.observe_scores(probabilities, arm.model.threshold, margin)
-    return probabilities
+    threshold = arm.model.threshold
+    scored = Scored(
+        probabilities,
+        probabilities >= threshold,
+        low_confidence(probabilities, threshold, runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN),
+    )
+    runtime.metrics.observe_scores(*scored)
+    return scored
 
 
 async def _score(
@@ -109,34 +123,31 @@ async def _score(
     """Score with the arm `served` names, record the metrics and one event per transaction;
     a live request the champion answered is offered to the shadow mirror, if one is on. A
     mirrored copy (its header carries the switch's token) records no event and is not mirrored."""
-    probabilities = await _probabilities(runtime, runtime.arm(served.variant), transactions, single)
+    scored = await _scored(runtime, runtime.arm(served.variant), transactions, single)
     if served.experiment:
         runtime.metrics.observe_variant(served.experiment, served.variant, len(transactions))
-    threshold, margin = served.threshold, runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN
-    scores = probabilities.tolist()
-    decisions = [p >= threshold for p in scores]
+    scores, decisions = scored.probabilities.tolist(), scored.decisions.tolist()
     if runtime.shadow is None or not runtime.shadow.is_mirrored(shadow_of):
         runtime.events.predictions(served, transactions, scores, decisions)
         if runtime.shadow is not None and served.variant != "challenger":
             runtime.shadow.offer(
                 Mirrored(served.route, served.request_id, transactions, scores, decisions)
             )
-    unsure = low_confidence(probabilities, threshold, margin).tolist()
     return [
         Score(fraud_probability=p, is_fraud=d, low_confidence=u)
-        for p, d, u in zip(scores, decisions, unsure, strict=True)
+        for p, d, u in zip(scores, decisions, scored.unsure.tolist(), strict=True)
     ]
 
 
 @router.post("/v1/predict", tags=["predictions"])
 async def predict(
     transaction: Transaction,
-    runtime: RuntimeDep,
-    request_id: RequestIdDep,
+    request: Request,
     user_id: UserIdHeader = None,
     shadow_of: ShadowOfHeader = None,
 ) -> Prediction:
     """Score one transaction (with an experiment on, by the model the user is assigned)."""
+    runtime, request_id = _context(request)
     served = _served(runtime, request_id, "predict", user_id)
     (score,) = await _score(runtime, served, [transaction], True, shadow_of)
     return Prediction(
@@ -156,8 +167,7 @@ async def predict(
 )
 async def predict_batch(
     batch: BatchRequest,
-    runtime: RuntimeDep,
-    request_id: RequestIdDep,
+    request: Request,
     user_id: UserIdHeader = None,
     shadow_of: ShadowOfHeader = None,
 ) -> BatchPrediction:
@@ -167,6 +177,7 @@ async def predict_batch(
     first invalid instance, whose errors the 422 lists. Feedback names an instance by its
     position (`item`).
     """
+    runtime, request_id = _context(request)
     served = _served(runtime, request_id, "batch", user_id)
     return BatchPrediction(
         request_id=request_id,
@@ -185,8 +196,7 @@ async def predict_batch(
 )
 async def rank(
     body: RankRequest,
-    runtime: RuntimeDep,
-    request_id: RequestIdDep,
+    request: Request,
     user_id: UserIdHeader = None,
 ) -> Ranking:
     """Order transactions for manual review, riskiest first.
@@ -195,12 +205,15 @@ async def rank(
     interleaving; feedback on a reviewed item credits the model that placed it. Otherwise the
     user's model (champion, or the A/B arm) ranks alone.
     """
+    runtime, request_id = _context(request)
     served = _served(runtime, request_id, "rank", user_id)
     experiment = runtime.experiment
     if experiment and experiment.kind == "interleaving" and runtime.challenger:
         arms = {"champion": runtime.arm(None), "challenger": runtime.challenger}
         scores = {
-            team: (await _probabilities(runtime, arm, body.transactions, single=False)).tolist()
+            team: (
+                await _scored(runtime, arm, body.transactions, single=False)
+            ).probabilities.tolist()
             for team, arm in arms.items()
         }
         order = {
@@ -213,9 +226,9 @@ async def rank(
             for position, (item, team) in enumerate(placed)
         ]  # fmt: skip
     else:
-        alone = (await _probabilities(
+        alone = (await _scored(
             runtime, runtime.arm(served.variant), body.transactions, single=False
-        )).tolist()  # fmt: skip
+        )).probabilities.tolist()  # fmt: skip
         ranked_items = sorted(range(len(alone)), key=lambda i: -alone[i])
         entries = [
             RankedEntry(position, item, None, alone[item], alone[item] >= served.threshold)
@@ -230,13 +243,14 @@ async def rank(
 
 
 @router.post("/v1/feedback", tags=["feedback"], status_code=status.HTTP_202_ACCEPTED)
-async def feedback(body: Feedback, runtime: RuntimeDep) -> FeedbackReceipt:
+async def feedback(body: Feedback, request: Request) -> FeedbackReceipt:
     """Record the true outcome of a scored transaction (a confirmed fraud or a cleared one).
 
     Accepted, not checked against the predictions: the service keeps no state, so a request id
     it never answered is recorded and left out by the analysis, which also counts only the first
     outcome per request id and item. Sending the same outcome again is therefore harmless.
     """
+    runtime = _runtime(request)
     runtime.events.feedback(body.request_id, body.item, body.is_fraud)
     return FeedbackReceipt(request_id=body.request_id, item=body.item)
 
@@ -248,8 +262,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", tags=["probes"], responses={503: {"description": "Not ready."}})
-async def readyz(runtime: RuntimeDep, response: Response) -> dict[str, str]:
+async def readyz(request: Request, response: Response) -> dict[str, str]:
     """Readiness: the model is loaded and passed its self-test, and the instance is not draining."""
+    runtime = _runtime(request)
     if not runtime.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return {"status": "not ready"}
@@ -257,8 +272,9 @@ async def readyz(runtime: RuntimeDep, response: Response) -> dict[str, str]:
 
 
 @router.get("/version", tags=["meta"])
-async def version(runtime: RuntimeDep) -> Version:
+async def version(request: Request) -> Version:
     """What is running, down to the commit and the model's offline metrics."""
+    runtime = _runtime(request)
     settings, metadata = runtime.settings, runtime.model.metadata
     return Version(
         service=settings.SERVICE_NAME,
@@ -274,6 +290,7 @@ async def version(runtime: RuntimeDep) -> Version:
 
 
 @router.get("/metrics", tags=["meta"], response_class=Response)
-async def metrics(runtime: RuntimeDep) -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus exposition of this instance's metrics."""
+    runtime = _runtime(request)
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,6 +1,7 @@
 """Request and response bodies of the prediction API: the single source of the feature contract."""
 
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
@@ -43,21 +44,28 @@ class WholeNumbers(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _whole_floats_are_integers(cls, data: Any) -> Any:
-        """JSON Schema counts 375.0 as an integer, so the API does too; 3.5 and "3" stay errors."""
+        """JSON Schema counts 375.0 as an integer, so the API does too; 3.5 and "3" stay errors.
+
+        Runs for every instance of a batch, so the usual body (no such float) leaves untouched."""
         if not isinstance(data, dict):
             return data
-        # pylint cannot infer pydantic's class-level model_fields property.
-        # pylint: disable=unsupported-membership-test,unsubscriptable-object
-        fields = cls.model_fields
-        return {
-            key: int(value)
-            if isinstance(value, float)
-            and value.is_integer()
-            and key in fields
-            and fields[key].annotation is int
-            else value
-            for key, value in data.items()  # pyright: ignore[reportUnknownVariableType]
-        }
+        body = cast(dict[str, Any], data)
+        whole = [
+            key
+            for key in _integer_fields(cls)
+            if isinstance(value := body.get(key), float) and value.is_integer()
+        ]
+        if not whole:
+            return body
+        return {**body, **{key: int(body[key]) for key in whole}}
+
+
+@cache
+def _integer_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """Names of the model's `int` fields."""
+    # pylint cannot infer pydantic's class-level model_fields property.
+    # pylint: disable-next=no-member
+    return tuple(name for name, info in model.model_fields.items() if info.annotation is int)
 
 
 class Transaction(WholeNumbers):

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     GOOGLE_CLOUD_PROJECT: str | None = None
 
     MODEL_DIR: Path = Path("model")
+    # Native libraries of compiled models, built where they run (`python -m service.native`; the
+    # image builds them). Without one, a compiled model scores with treelite's predictor.
+    NATIVE_MODEL_DIR: Path | None = None
     HOST: str = "127.0.0.1"
     PORT: Annotated[int, Field(ge=1, le=65_535)] = 8000
 
