@@ -4,6 +4,7 @@ import gc
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,9 @@ from service.model import ScoringModel
 from service.routes import router
 from service.runtime import Arm, Runtime
 from service.settings import Settings
-from service.shadow import ShadowMirror
+
+if TYPE_CHECKING:
+    from service.shadow import ShadowMirror
 
 logger = logging.getLogger("service")
 
@@ -123,7 +126,10 @@ def _experiment(settings: Settings) -> Experiment | None:
     )
 
 
-def _shadow(settings: Settings, metrics: ServiceMetrics, events: EventLog) -> ShadowMirror | None:
+def _shadow(settings: Settings, metrics: ServiceMetrics, events: EventLog) -> "ShadowMirror | None":
     if settings.SHADOW_CONTROL is None:
         return None
+    # Only here: the mirror's HTTP client costs start-up time a revision without one never needs.
+    from service.shadow import ShadowMirror  # pylint: disable=import-outside-toplevel
+
     return ShadowMirror(settings, ShadowMetrics(metrics.registry, settings.K_REVISION), events)

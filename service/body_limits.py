@@ -19,6 +19,7 @@ from service.errors import InvalidBodyError, safe_text
 from service.settings import Settings
 
 _CONTAINERS = (dict, list)
+_CONTAINER_TYPES = frozenset(_CONTAINERS)
 
 
 @dataclass(frozen=True)
@@ -120,9 +121,11 @@ def check_shape(value: object, limits: JsonLimits) -> None:
                     "allowed (BATCH_MAX_INSTANCES): split the batch"
                 )
             children = enumerate(items)
-        for key, child in children:
-            if isinstance(child, _CONTAINERS):
-                pending.append((cast(object, child), (*path, key)))
+        # orjson makes exactly dict and list: an exact type test skips the scalars, most of a
+        # body, at a fraction of isinstance's cost.
+        pending += [
+            (child, (*path, key)) for key, child in children if type(child) in _CONTAINER_TYPES
+        ]
 
 
 class LimitedJsonRequest(Request):

@@ -1,9 +1,10 @@
 """The HTTP endpoints: predictions, ranking, feedback, probes, version and metrics."""
 
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -14,6 +15,7 @@ from service.faults import InjectedFaultError
 from service.features import encode_transactions
 from service.interleaving import team_draft
 from service.metrics import low_confidence
+from service.mirrored import Mirrored
 from service.runtime import Arm, Runtime
 from service.schemas import (
     BatchPrediction,
@@ -24,11 +26,9 @@ from service.schemas import (
     RankedItem,
     Ranking,
     RankRequest,
-    Score,
     Transaction,
     Version,
 )
-from service.shadow import Mirrored
 
 router = APIRouter(route_class=LimitedJsonRoute)
 
@@ -64,6 +64,17 @@ UserIdHeader = Annotated[
         description="The end user: the experiment's assignment unit, recorded only as a pseudonym.",
     ),
 ]
+
+
+def _about(served: Served) -> dict[str, Any]:
+    """What every prediction answer says about who answered it."""
+    return {
+        "request_id": served.request_id,
+        "model_version": served.model_version,
+        "threshold": served.threshold,
+        "experiment": served.experiment,
+        "variant": served.variant,
+    }
 
 
 def _served(runtime: Runtime, request_id: str, route: str, user_id: str | None) -> Served:
@@ -119,7 +130,7 @@ async def _score(
     transactions: list[Transaction],
     single: bool,
     shadow_of: str | None,
-) -> list[Score]:
+) -> list[dict[str, Any]]:
     """Score with the arm `served` names, record the metrics and one event per transaction;
     a live request the champion answered is offered to the shadow mirror, if one is on. A
     mirrored copy (its header carries the switch's token) records no event and is not mirrored."""
@@ -134,35 +145,36 @@ async def _score(
                 Mirrored(served.route, served.request_id, transactions, scores, decisions)
             )
     return [
-        Score(fraud_probability=p, is_fraud=d, low_confidence=u)
+        {"fraud_probability": p, "is_fraud": d, "low_confidence": u}
         for p, d, u in zip(scores, decisions, scored.unsure.tolist(), strict=True)
     ]
 
 
-@router.post("/v1/predict", tags=["predictions"])
+def _answer(body: dict[str, Any]) -> Response:
+    """A prediction route's answer, in the shape of its `response_model` (the OpenAPI document
+    says so, and the API tests check answers against it). Built as dicts and written by orjson:
+    a pydantic object per row, which FastAPI then validated again, cost a tenth of a batch."""
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.post("/v1/predict", tags=["predictions"], response_model=Prediction)
 async def predict(
     transaction: Transaction,
     request: Request,
     user_id: UserIdHeader = None,
     shadow_of: ShadowOfHeader = None,
-) -> Prediction:
+) -> Response:
     """Score one transaction (with an experiment on, by the model the user is assigned)."""
     runtime, request_id = _context(request)
     served = _served(runtime, request_id, "predict", user_id)
     (score,) = await _score(runtime, served, [transaction], True, shadow_of)
-    return Prediction(
-        **score.model_dump(),
-        request_id=request_id,
-        model_version=served.model_version,
-        threshold=served.threshold,
-        experiment=served.experiment,
-        variant=served.variant,
-    )
+    return _answer(score | _about(served))
 
 
 @router.post(
     "/v1/predict/batch",
     tags=["predictions"],
+    response_model=BatchPrediction,
     responses={413: {"description": "More instances than BATCH_MAX_INSTANCES, or body too large."}},
 )
 async def predict_batch(
@@ -170,7 +182,7 @@ async def predict_batch(
     request: Request,
     user_id: UserIdHeader = None,
     shadow_of: ShadowOfHeader = None,
-) -> BatchPrediction:
+) -> Response:
     """Score up to BATCH_MAX_INSTANCES transactions in one call, answered in request order.
 
     The instance count is checked before any instance is validated, and validation stops at the
@@ -179,14 +191,8 @@ async def predict_batch(
     """
     runtime, request_id = _context(request)
     served = _served(runtime, request_id, "batch", user_id)
-    return BatchPrediction(
-        request_id=request_id,
-        model_version=served.model_version,
-        threshold=served.threshold,
-        experiment=served.experiment,
-        variant=served.variant,
-        predictions=await _score(runtime, served, batch.instances, False, shadow_of),
-    )
+    predictions = await _score(runtime, served, batch.instances, False, shadow_of)
+    return _answer(_about(served) | {"predictions": predictions})
 
 
 @router.post(

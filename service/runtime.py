@@ -1,6 +1,7 @@
 """What a running app holds: settings, the verified models, batchers, metrics, events, readiness."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from service.batcher import MicroBatcher
 from service.events import EventLog
@@ -9,7 +10,9 @@ from service.faults import Faults
 from service.metrics import ServiceMetrics
 from service.model import ScoringModel
 from service.settings import Settings
-from service.shadow import ShadowMirror
+
+if TYPE_CHECKING:  # the mirror and its HTTP client load only where a switch is configured
+    from service.shadow import ShadowMirror
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class Runtime:
     events: EventLog
     experiment: Experiment | None = None
     challenger: Arm | None = None
-    shadow: ShadowMirror | None = None
+    shadow: "ShadowMirror | None" = None
     ready: bool = False
 
     def arm(self, variant: Variant | None) -> Arm:

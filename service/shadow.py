@@ -23,7 +23,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,12 +31,11 @@ from urllib.parse import quote
 
 import httpx
 import numpy as np
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.events import EventLog, ShadowRow
 from service.metrics import ShadowMetrics, log_odds
-from service.schemas import Transaction
+from service.mirrored import Mirrored
 from service.settings import Settings
 
 logger = logging.getLogger("service.shadow")
@@ -68,21 +67,6 @@ class ShadowSwitch(BaseModel):
     token: Annotated[str, Field(min_length=16)] = Field(
         default_factory=lambda: secrets.token_urlsafe(24)
     )
-
-
-@dataclass(frozen=True)
-class Mirrored:
-    """One live request and stable's answers to it."""
-
-    route: str
-    request_id: str
-    transactions: Sequence[Transaction]
-    scores: Sequence[float]
-    decisions: Sequence[bool]
-
-    def body(self) -> bytes:
-        rows = [t.model_dump(mode="json") for t in self.transactions]
-        return orjson.dumps(rows[0] if self.route == "predict" else {"instances": rows})
 
 
 def candidate_answers(route: str, document: Any) -> list[tuple[float, bool]]:

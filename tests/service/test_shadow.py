@@ -21,9 +21,10 @@ from pipelines.server_process import ServerProcess
 from service.app import create_app
 from service.events import EventLog
 from service.metrics import ShadowMetrics
+from service.mirrored import Mirrored
 from service.schemas import EXAMPLE_TRANSACTION, Transaction
 from service.settings import Settings
-from service.shadow import Mirrored, ShadowMirror, ShadowSwitch
+from service.shadow import ShadowMirror, ShadowSwitch
 from tests.conftest import ready_service
 
 
