@@ -1,11 +1,11 @@
 """The HTTP endpoints: predictions, ranking, feedback, probes, version and metrics."""
 
-from typing import Annotated, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.body_limits import LimitedJsonRoute
@@ -13,6 +13,7 @@ from service.events import RankedEntry, Served
 from service.experiments import user_pseudonym
 from service.faults import InjectedFaultError
 from service.features import encode_transactions
+from service.headers import SHADOW_OF, USER_ID, documented
 from service.interleaving import team_draft
 from service.metrics import low_confidence
 from service.mirrored import Mirrored
@@ -43,27 +44,6 @@ def _runtime(request: Request) -> Runtime:
 def _context(request: Request) -> tuple[Runtime, str]:
     """The runtime and this request's id (the middleware sets it)."""
     return _runtime(request), request.state.request_id
-
-
-ShadowOfHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Shadow-Of",
-        max_length=128,
-        description="Set by a revision mirroring this request to a candidate (the shadow switch's "
-        "token): no events recorded. Any other value is ignored.",
-    ),
-]
-UserIdHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-User-Id",
-        min_length=1,
-        max_length=128,
-        pattern=r"^[\x21-\x7e]+$",
-        description="The end user: the experiment's assignment unit, recorded only as a pseudonym.",
-    ),
-]
 
 
 def _about(served: Served) -> dict[str, Any]:
@@ -157,17 +137,17 @@ def _answer(body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.post("/v1/predict", tags=["predictions"], response_model=Prediction)
-async def predict(
-    transaction: Transaction,
-    request: Request,
-    user_id: UserIdHeader = None,
-    shadow_of: ShadowOfHeader = None,
-) -> Response:
+@router.post(
+    "/v1/predict",
+    tags=["predictions"],
+    response_model=Prediction,
+    openapi_extra=documented(USER_ID, SHADOW_OF),
+)
+async def predict(transaction: Transaction, request: Request) -> Response:
     """Score one transaction (with an experiment on, by the model the user is assigned)."""
     runtime, request_id = _context(request)
-    served = _served(runtime, request_id, "predict", user_id)
-    (score,) = await _score(runtime, served, [transaction], True, shadow_of)
+    served = _served(runtime, request_id, "predict", USER_ID.read(request))
+    (score,) = await _score(runtime, served, [transaction], True, SHADOW_OF.read(request))
     return _answer(score | _about(served))
 
 
@@ -176,13 +156,9 @@ async def predict(
     tags=["predictions"],
     response_model=BatchPrediction,
     responses={413: {"description": "More instances than BATCH_MAX_INSTANCES, or body too large."}},
+    openapi_extra=documented(USER_ID, SHADOW_OF),
 )
-async def predict_batch(
-    batch: BatchRequest,
-    request: Request,
-    user_id: UserIdHeader = None,
-    shadow_of: ShadowOfHeader = None,
-) -> Response:
+async def predict_batch(batch: BatchRequest, request: Request) -> Response:
     """Score up to BATCH_MAX_INSTANCES transactions in one call, answered in request order.
 
     The instance count is checked before any instance is validated, and validation stops at the
@@ -190,8 +166,8 @@ async def predict_batch(
     position (`item`).
     """
     runtime, request_id = _context(request)
-    served = _served(runtime, request_id, "batch", user_id)
-    predictions = await _score(runtime, served, batch.instances, False, shadow_of)
+    served = _served(runtime, request_id, "batch", USER_ID.read(request))
+    predictions = await _score(runtime, served, batch.instances, False, SHADOW_OF.read(request))
     return _answer(_about(served) | {"predictions": predictions})
 
 
@@ -199,12 +175,9 @@ async def predict_batch(
     "/v1/rank",
     tags=["ranking"],
     responses={413: {"description": "More transactions than BATCH_MAX_INSTANCES."}},
+    openapi_extra=documented(USER_ID),
 )
-async def rank(
-    body: RankRequest,
-    request: Request,
-    user_id: UserIdHeader = None,
-) -> Ranking:
+async def rank(body: RankRequest, request: Request) -> Ranking:
     """Order transactions for manual review, riskiest first.
 
     With an interleaving experiment on, both models rank and the list shown is their team-draft
@@ -212,7 +185,7 @@ async def rank(
     user's model (champion, or the A/B arm) ranks alone.
     """
     runtime, request_id = _context(request)
-    served = _served(runtime, request_id, "rank", user_id)
+    served = _served(runtime, request_id, "rank", USER_ID.read(request))
     experiment = runtime.experiment
     if experiment and experiment.kind == "interleaving" and runtime.challenger:
         arms = {"champion": runtime.arm(None), "challenger": runtime.challenger}

@@ -211,3 +211,21 @@ def test_a_drill_may_inject_faults_anywhere_but_prod() -> None:
 
 def test_the_drill_settings_infra_sets_are_the_services_own() -> None:
     assert set(FAULT_KEYS) | {"DRILL"} <= set(Settings.model_fields)
+
+
+def test_the_headers_read_by_hand_are_documented_and_validated(
+    client: TestClient, transaction: dict[str, object]
+) -> None:
+    operations = client.get("/openapi.json").json()["paths"]
+    for path, expected in {
+        "/v1/predict": ["X-User-Id", "X-Shadow-Of"],
+        "/v1/predict/batch": ["X-User-Id", "X-Shadow-Of"],
+        "/v1/rank": ["X-User-Id"],
+    }.items():
+        parameters = operations[path]["post"]["parameters"]
+        assert [(p["name"], p["in"]) for p in parameters] == [(n, "header") for n in expected]
+    response = client.post("/v1/predict", json=transaction, headers={"X-User-Id": "two words"})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["header", "X-User-Id"]
+    assert "should match pattern" in error["msg"]
