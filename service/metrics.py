@@ -100,11 +100,9 @@ class ServiceMetrics:
             "prediction_score", "Fraud probability of each scored transaction.",
             _SCORE_BUCKETS, {"revision": self.revision}, r,
         )  # fmt: skip
-        predictions = Counter(
+        self.predictions = Counter(
             "predictions", "Scored transactions by predicted label.", ["label"], registry=r
         )
-        # Bound once: `labels()` is a locked dictionary lookup, per request otherwise.
-        self._fraud, self._legit = predictions.labels("fraud"), predictions.labels("legit")
         self.low_confidence = Counter(
             "low_confidence_predictions", "Scores within the margin of the threshold.", registry=r
         )
@@ -136,8 +134,8 @@ class ServiceMetrics:
     ) -> None:
         """Record a batch of scores at once (one lock per metric, not per row)."""
         fraud = int(np.count_nonzero(decisions))
-        self._fraud.inc(fraud)
-        self._legit.inc(len(scores) - fraud)
+        self.predictions.labels("fraud").inc(fraud)
+        self.predictions.labels("legit").inc(len(scores) - fraud)
         self.low_confidence.inc(int(np.count_nonzero(unsure)))
         self.scores.observe(scores)
 
