@@ -49,7 +49,7 @@ model: $(UV)  ## the pinned production model (models/production.json), verified,
 serve: $(UV)  ## serve the latest model on 127.0.0.1:$${PORT:-8000}, training one if none exists
 	$(RUN) python -m pipelines serve
 
-bench: $(UV)  ## serving benchmark against a naive app; writes reports/bench/serving.md
+bench: $(UV)  ## serving benchmark, pinned, with wrk: service vs pipeline path, naive app, FastAPI hello; the serving targets; reports/bench/serving.md
 	$(RUN) python -m benchmarks.serving
 
 bench-hostile: $(UV)  ## what each hostile request costs next to a good batch; reports/bench/hostile.md

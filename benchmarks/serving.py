@@ -367,12 +367,13 @@ def plot(runs: dict[str, dict[str, list[Run]]], scenario: Scenario, soaked: Soak
     for name in SERVERS:
         left.plot(range(1, ROUNDS + 1), [r.load.per_second for r in runs[name][scenario.name]],
                   marker="o", label=LABELS[name])  # fmt: skip
-    left.set(title=f"{scenario.name}: requests/s per round", xlabel="round", ylabel="req/s")
+    left.set(title=f"{scenario.name}: requests/s per round", xlabel="round", ylabel="req/s",
+             xticks=range(1, ROUNDS + 1))  # fmt: skip
     left.legend(fontsize=8)
     right.plot([t for t, _ in soaked.samples], [mb for _, mb in soaked.samples], marker=".")
     right.axhline(soaked.start_mb, linestyle="--", color="grey", label="at the first prediction")
     right.set(title="compiled service under load: resident memory", xlabel="seconds",
-              ylabel="MB")  # fmt: skip
+              ylabel="MB", ylim=(0, max(mb for _, mb in soaked.samples) * 1.2))  # fmt: skip
     right.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
