@@ -12,10 +12,8 @@ from service.body_limits import LimitedJsonRoute
 from service.events import RankedEntry, Served
 from service.experiments import user_pseudonym
 from service.faults import InjectedFaultError
-from service.features import encode_transactions
 from service.headers import SHADOW_OF, USER_ID, documented
 from service.interleaving import team_draft
-from service.metrics import low_confidence
 from service.mirrored import Mirrored
 from service.runtime import Arm, Runtime
 from service.schemas import (
@@ -86,22 +84,14 @@ class Scored(NamedTuple):
 async def _scored(
     runtime: Runtime, arm: Arm, transactions: list[Transaction], single: bool
 ) -> Scored:
-    """One arm's scores, through the drill faults, recorded in the score metrics."""
+    """One arm's scores, decisions and low-confidence flags (service/app.py: `assessor`), after
+    the drill's injected latency and errors."""
     try:
         await runtime.faults.before_prediction(single)
     except InjectedFaultError as error:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(error)) from error
-    probabilities = runtime.faults.scores(
-        await arm.batcher.score(encode_transactions(transactions))
-    )
-    threshold = arm.model.threshold
-    scored = Scored(
-        probabilities,
-        probabilities >= threshold,
-        low_confidence(probabilities, threshold, runtime.settings.LOW_CONFIDENCE_LOGIT_MARGIN),
-    )
-    runtime.metrics.observe_scores(*scored)
-    return scored
+    assessed = await arm.batcher.score(transactions)
+    return Scored(assessed[:, 0], assessed[:, 1] == 1, assessed[:, 2] == 1)
 
 
 async def _score(

@@ -9,6 +9,7 @@ from service.experiments import Experiment, Variant
 from service.faults import Faults
 from service.metrics import ServiceMetrics
 from service.model import ScoringModel
+from service.schemas import Transaction
 from service.settings import Settings
 
 if TYPE_CHECKING:  # the mirror and its HTTP client load only where a switch is configured
@@ -20,7 +21,7 @@ class Arm:
     """One model and the batcher that feeds it."""
 
     model: ScoringModel
-    batcher: MicroBatcher
+    batcher: MicroBatcher[Transaction]
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Runtime:
 
     settings: Settings
     model: ScoringModel
-    batcher: MicroBatcher
+    batcher: MicroBatcher[Transaction]
     metrics: ServiceMetrics
     faults: Faults
     events: EventLog

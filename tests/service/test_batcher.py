@@ -4,7 +4,7 @@ import threading
 import numpy as np
 import pytest
 
-from service.batcher import Matrix, MicroBatcher, Scores
+from service.batcher import MicroBatcher, Scores
 
 
 class RecordingModel:
@@ -16,20 +16,20 @@ class RecordingModel:
         self.fail = fail
         self.release = threading.Event()
 
-    def __call__(self, matrix: Matrix) -> Scores:
-        self.calls.append(len(matrix))
+    def __call__(self, batch: list[float]) -> Scores:
+        self.calls.append(len(batch))
         if self.delay_s:
             self.release.wait(self.delay_s)
         if self.fail:
             raise ValueError("model exploded")
-        return matrix[:, 0].astype(np.float64)
+        return np.asarray(batch, dtype=np.float64)
 
 
-def rows(*values: float) -> Matrix:
-    return np.array([[v] for v in values], dtype=object)
+def rows(*values: float) -> list[float]:
+    return list(values)
 
 
-async def run_concurrently(batcher: MicroBatcher, count: int) -> list[Scores]:
+async def run_concurrently(batcher: MicroBatcher[float], count: int) -> list[Scores]:
     await batcher.start()
     try:
         return await asyncio.gather(*(batcher.score(rows(i)) for i in range(count)))
