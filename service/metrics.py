@@ -75,7 +75,7 @@ class ArrayHistogram(Collector):
 
 
 @dataclass
-class ServiceMetrics:
+class ServiceMetrics:  # pylint: disable=too-many-instance-attributes  # one per metric family
     """Request counts and latency by route, and what the model is saying (scores, low confidence).
 
     Score histograms are what the rollout gates compare between revisions to catch a model that is
@@ -96,6 +96,7 @@ class ServiceMetrics:
             "http_request_duration_seconds", "Request latency by route.",
             ["route", "revision"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self._by_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.scores = ArrayHistogram(
             "prediction_score", "Fraud probability of each scored transaction.",
             _SCORE_BUCKETS, {"revision": self.revision}, r,
@@ -120,8 +121,17 @@ class ServiceMetrics:
         )  # fmt: skip
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self._requests.labels(route, method, str(status), self.revision).inc()
-        self._latency.labels(route, self.revision).observe(seconds)
+        # `labels()` takes a lock and builds a key per call: the children are looked up once per
+        # (route, method, status), a set bounded by the routes and the methods httptools parses.
+        key = (route, method, status)
+        children = self._by_request.get(key)
+        if children is None:
+            children = self._by_request[key] = (
+                self._requests.labels(route, method, str(status), self.revision),
+                self._latency.labels(route, self.revision),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_variant(self, experiment: str, variant: str | None, rows: int) -> None:
         self._variants.labels(experiment, variant or "unassigned").inc(rows)
