@@ -263,7 +263,7 @@ def targets(
         Target("single row, c=1: server CPU per request", "≤ 1/8 of the pipeline's",
                f"1/{cpu_ratio:.1f}", cpu_ratio >= 8),
         Target("single row, c=64: throughput", "≥ 40% of the hello ceiling",
-               f"{ceiling:.0%}", ceiling >= 0.4),
+               f"{ceiling:.2%}", ceiling >= 0.4),
         Target("single row, c=64: p99", "≤ 40 ms", f"{p99:.1f} ms", p99 <= 40),
         Target(f"batch of {BATCH_ROWS}: rows/s", "≥ 5x the pipeline's", f"{rows:.1f}x", rows >= 5),
         Target("cold start to first good prediction", "≤ 0.8 s", f"{cold_s:.2f} s", cold_s <= 0.8),

@@ -2,8 +2,6 @@
 
 from typing import Any, NamedTuple
 
-import numpy as np
-import numpy.typing as npt
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -73,12 +71,12 @@ def _served(runtime: Runtime, request_id: str, route: str, user_id: str | None) 
 
 
 class Scored(NamedTuple):
-    """One arm's answer for the rows of a request: computed once, read by metrics, events and
-    the response alike."""
+    """One arm's answer for the rows of a request, as the plain lists the events and the answer
+    are written from (one conversion per request, not one numpy operation per list)."""
 
-    probabilities: npt.NDArray[np.float64]
-    decisions: npt.NDArray[np.bool_]
-    unsure: npt.NDArray[np.bool_]
+    probabilities: list[float]
+    decisions: list[bool]
+    unsure: list[bool]
 
 
 async def _scored(
@@ -91,7 +89,8 @@ async def _scored(
     except InjectedFaultError as error:
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(error)) from error
     assessed = await arm.batcher.score(transactions)
-    return Scored(assessed[:, 0], assessed[:, 1] == 1, assessed[:, 2] == 1)
+    rows: list[list[float]] = assessed.tolist()
+    return Scored([p for p, _, _ in rows], [d == 1 for _, d, _ in rows], [u == 1 for *_, u in rows])
 
 
 async def _score(
@@ -107,7 +106,7 @@ async def _score(
     scored = await _scored(runtime, runtime.arm(served.variant), transactions, single)
     if served.experiment:
         runtime.metrics.observe_variant(served.experiment, served.variant, len(transactions))
-    scores, decisions = scored.probabilities.tolist(), scored.decisions.tolist()
+    scores, decisions = scored.probabilities, scored.decisions
     if runtime.shadow is None or not runtime.shadow.is_mirrored(shadow_of):
         runtime.events.predictions(served, transactions, scores, decisions)
         if runtime.shadow is not None and served.variant != "challenger":
@@ -116,7 +115,7 @@ async def _score(
             )
     return [
         {"fraud_probability": p, "is_fraud": d, "low_confidence": u}
-        for p, d, u in zip(scores, decisions, scored.unsure.tolist(), strict=True)
+        for p, d, u in zip(scores, decisions, scored.unsure, strict=True)
     ]
 
 
@@ -180,9 +179,7 @@ async def rank(body: RankRequest, request: Request) -> Ranking:
     if experiment and experiment.kind == "interleaving" and runtime.challenger:
         arms = {"champion": runtime.arm(None), "challenger": runtime.challenger}
         scores = {
-            team: (
-                await _scored(runtime, arm, body.transactions, single=False)
-            ).probabilities.tolist()
+            team: (await _scored(runtime, arm, body.transactions, single=False)).probabilities
             for team, arm in arms.items()
         }
         order = {
@@ -197,7 +194,7 @@ async def rank(body: RankRequest, request: Request) -> Ranking:
     else:
         alone = (await _scored(
             runtime, runtime.arm(served.variant), body.transactions, single=False
-        )).probabilities.tolist()  # fmt: skip
+        )).probabilities  # fmt: skip
         ranked_items = sorted(range(len(alone)), key=lambda i: -alone[i])
         entries = [
             RankedEntry(position, item, None, alone[item], alone[item] >= served.threshold)
