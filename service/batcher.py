@@ -56,7 +56,7 @@ class MicroBatcher(Generic[Row]):
         self._executor.shutdown(wait=True)
 
     async def score(self, rows: list[Row]) -> Scores:
-        """Fraud probabilities for `rows`, computed in whichever model call picks them up."""
+        """This request's rows of the result of whichever model call picks `rows` up."""
         future: asyncio.Future[Scores] = asyncio.get_running_loop().create_future()
         await self._queue.put((rows, future))
         return await future
