@@ -168,16 +168,15 @@ def load_verified(artifact_dir: Path) -> tuple[ModelMetadata, ProbabilityModel]:
 
 def load_scorer(
     artifact_dir: Path, library: Path | None = None
-) -> tuple[ModelMetadata, ProbabilityModel, bool]:
+) -> tuple[ModelMetadata, ProbabilityModel]:
     """What serves: the compiled model when the artifact has one (verified, as every file is),
-    its trees in `library` when given (service/native.py), else the scikit-learn pipeline. The
-    flag says whether it is the compiled model."""
+    its trees in `library` when given (service/native.py), else the scikit-learn pipeline."""
     metadata = verified_metadata(artifact_dir)
     compiled = metadata.compiled
     if compiled is None:
-        return (*load_verified(artifact_dir), False)
+        return load_verified(artifact_dir)
     path = artifact_dir / compiled.file
     try:
-        return metadata, TreeliteScorer(path.read_bytes(), compiled, library), True
+        return metadata, TreeliteScorer(path.read_bytes(), compiled, library)
     except ValueError as error:
         raise ArtifactError(f"{path} does not load as a treelite model: {error}") from error

@@ -122,7 +122,7 @@ def check_shape(value: object, limits: JsonLimits) -> None:
                 )
             children = enumerate(items)
         # orjson makes exactly dict and list: an exact type test skips the scalars, most of a
-        # body, at a fraction of isinstance's cost.
+        # body, cheaper than isinstance (a 100-row batch: 2,278 -> 2,184 µs CPU in process).
         pending += [
             (child, (*path, key)) for key, child in children if type(child) in _CONTAINER_TYPES
         ]

@@ -1,10 +1,11 @@
 """Request headers the prediction routes read themselves, validated and documented as FastAPI's
-`Header()` would, for a tenth of the cost.
+`Header()` would.
 
 FastAPI solves `Header()` parameters with its dependency machinery on every request, inspecting
-annotations each time: about 60 µs per request, a tenth of a compiled single-row prediction. Here
-a header is one dictionary lookup and, when present, one pydantic validation; a bad value is the
-same 422 (`loc` ["header", name]), and the OpenAPI document lists the header as before.
+annotations each time: taking the two headers out of the signature cut a compiled single-row
+prediction from about 630 to 550 µs of CPU (the ASGI app called in process). Here a header is one
+dictionary lookup and, when present, one pydantic validation; a bad value is the same 422 (`loc`
+["header", name]), and the OpenAPI document lists the header as before.
 """
 
 from dataclasses import dataclass

@@ -33,7 +33,6 @@ class ScoringModel:
 
     metadata: ModelMetadata
     estimator: ProbabilityModel
-    compiled: bool = False  # the treelite path (service/compiled.py), else scikit-learn
 
     @classmethod
     def load(cls, artifact_dir: Path, native_dir: Path | None = None) -> "ScoringModel":
@@ -44,20 +43,23 @@ class ScoringModel:
         if native_dir is not None and spec is not None:
             library, why = find_library(native_dir, spec)
             (logger.info if library else logger.warning)("model trees: %s", why)
-        metadata, estimator, compiled = load_scorer(artifact_dir, library)
-        return cls(metadata, estimator, compiled)
+        return cls(*load_scorer(artifact_dir, library))
 
     @classmethod
     def pipeline(cls, artifact_dir: Path) -> "ScoringModel":
         """The scikit-learn pipeline even when a compiled file exists: the artifact's own
         reference, which the rollout's golden check compares the served scores with, so a
         conversion bug cannot reach users."""
-        metadata, estimator = load_verified(artifact_dir)
-        return cls(metadata, estimator, compiled=False)
+        return cls(*load_verified(artifact_dir))
 
     @property
     def version(self) -> str:
         return self.metadata.version
+
+    @property
+    def compiled(self) -> bool:
+        """Scored by the compiled model (service/compiled.py), not the scikit-learn pipeline."""
+        return isinstance(self.estimator, TreeliteScorer)
 
     @property
     def runtime(self) -> str:

@@ -8,18 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.data import DataSpec, generate, records
 from pipelines.model_registry import publish
 from pipelines.train import TrainResult, metadata_for
-from service.app import create_app
 from service.artifact import ArtifactError
 from service.compiled import COMPILED_FILE
 from service.model import ScoringModel
 from service.settings import Settings
+from tests.service.answers import assert_same_answers, batch_answers
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +38,10 @@ def test_an_artifact_with_a_compiled_file_is_served_by_it(
 def test_the_service_answers_the_same_with_and_without_the_compiled_file(
     model_dir: Path, without_compiled: Path
 ) -> None:
-    rows = records(generate(DataSpec(n_rows=300, seed=91)), range(300))
-    answers = []
-    for folder in (model_dir, without_compiled):
-        with TestClient(create_app(Settings(MODEL_DIR=folder))) as client:
-            response = client.post("/v1/predict/batch", json={"instances": rows})
-            assert response.status_code == 200, response.text
-            answers.append(response.json()["predictions"])
-    for one, other in zip(answers[0], answers[1], strict=True):
-        assert one["fraud_probability"] == pytest.approx(other["fraud_probability"], abs=1e-6)
-        assert (one["is_fraud"], one["low_confidence"]) == (
-            other["is_fraud"],
-            other["low_confidence"],
-        )
+    assert_same_answers(
+        batch_answers(Settings(MODEL_DIR=model_dir), n_rows=300, seed=91),
+        batch_answers(Settings(MODEL_DIR=without_compiled), n_rows=300, seed=91),
+    )
 
 
 def test_a_compiled_file_whose_hash_is_wrong_is_refused(model_dir: Path, tmp_path: Path) -> None:

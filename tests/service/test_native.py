@@ -4,19 +4,18 @@ intact; otherwise the service scores with treelite's predictor and says why."""
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from pipelines.data import DataSpec, generate, records
-from service.app import create_app
 from service.artifact import ArtifactError
 from service.compiled import TreeliteScorer
 from service.model import ScoringModel
 from service.native import NativeRecord, build, check_rows, main
 from service.settings import Settings
+from tests.service.answers import assert_same_answers, batch_answers
 
 pytestmark = pytest.mark.integration  # compiles C with gcc: seconds
 
@@ -53,38 +52,42 @@ def test_the_native_trees_score_as_treelite_does_on_unseen_rows(
 def test_the_service_answers_the_same_with_and_without_the_library(
     model_dir: Path, native_dir: Path
 ) -> None:
-    rows = records(generate(DataSpec(n_rows=200, seed=92)), range(200))
-    answers = []
-    for native in (native_dir, None):
-        settings = Settings(MODEL_DIR=model_dir, NATIVE_MODEL_DIR=native)
-        with TestClient(create_app(settings)) as client:
-            response = client.post("/v1/predict/batch", json={"instances": rows})
-            assert response.status_code == 200, response.text
-            answers.append(response.json()["predictions"])
-    for one, other in zip(*answers, strict=True):
-        assert one["fraud_probability"] == pytest.approx(other["fraud_probability"], abs=1e-6)
-        assert one["is_fraud"] == other["is_fraud"]
+    assert_same_answers(
+        batch_answers(Settings(MODEL_DIR=model_dir, NATIVE_MODEL_DIR=native_dir), 200, seed=92),
+        batch_answers(Settings(MODEL_DIR=model_dir), 200, seed=92),
+    )
 
 
-def test_a_tampered_library_is_not_loaded(
-    model_dir: Path, native_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    copy = Path(shutil.copytree(native_dir, tmp_path / "native"))
+def _tampered(native_dir: Path, scratch: Path) -> Path:
+    copy = Path(shutil.copytree(native_dir, scratch / "native"))
     (library,) = copy.glob("*.so")
     library.write_bytes(library.read_bytes() + b"\0")
-    with caplog.at_level(logging.WARNING, logger="service"):
-        model = ScoringModel.load(model_dir, copy)
-    assert model.runtime == "treelite"
-    assert "does not match the sha256 its record holds" in caplog.text
+    return copy
 
 
-def test_without_a_library_for_this_model_treelite_scores(
-    model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def _empty(_native_dir: Path, scratch: Path) -> Path:
+    return scratch
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (_tampered, "does not match the sha256 its record holds"),
+        (_empty, "no native library for treelite file"),
+    ],
+)
+def test_without_an_intact_library_treelite_scores_and_the_log_says_why(
+    model_dir: Path,
+    native_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    spoil: Callable[[Path, Path], Path],
+    reason: str,
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="service"):
-        model = ScoringModel.load(model_dir, tmp_path)
+        model = ScoringModel.load(model_dir, spoil(native_dir, tmp_path))
     assert model.runtime == "treelite"
-    assert "no native library for treelite file" in caplog.text
+    assert reason in caplog.text
 
 
 def test_a_library_that_disagrees_is_not_kept(
