@@ -56,6 +56,11 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 IMAGE_BY_DIGEST = re.compile(
     r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[^@\s]+@sha256:[0-9a-f]{64}$"
 )
+Platform = Literal["cloudrun", "kubernetes"]
+# Google's Gateway classes for GKE: an external managed load balancer for a public service, an
+# internal regional one (reachable from the VPC only) otherwise.
+PUBLIC_GATEWAY_CLASS = "gke-l7-global-external-managed"
+INTERNAL_GATEWAY_CLASS = "gke-l7-rilb"
 
 
 class ConfigError(ContractError):
@@ -70,6 +75,7 @@ class StackSettings(BaseModel):
     )
 
     environment: Environment
+    platform: Platform
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
     region: str
     service_name: Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$")]
@@ -106,6 +112,14 @@ class StackSettings(BaseModel):
     job_image: str
     job_command: tuple[str, ...]
     job_schedule: Annotated[str, Field(pattern=r"^\S+( \S+){4}$")]
+    # Kubernetes only (platform: kubernetes); the defaults derive from the service's name.
+    kubernetes_cluster: Literal["autopilot", "kubeconfig"]
+    kubernetes_context: str
+    kubernetes_namespace: Annotated[str, Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")]
+    kubernetes_gateway_class: Annotated[
+        str, Field(pattern=r"^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)?$")
+    ]
+    kubernetes_prometheus_url: Annotated[str, Field(pattern=r"^(https?://[^\s?#]+[^\s?#/])?$")]
     rollout: RolloutPolicy
     monitoring: MonitoringPolicy
 
@@ -179,6 +193,12 @@ class StackSettings(BaseModel):
             raise ValueError("jobCommand is empty: say what the retraining job runs")
         if self.experiment_name:
             self._check_experiment()
+        if self.platform == "kubernetes" and self.secret_env:
+            raise ValueError(
+                "secretEnv is set but platform is kubernetes, where Secret Manager secrets are not "
+                "wired into the pods yet: run this environment on cloudrun, or empty secretEnv "
+                "(an experiment needs USER_HASH_KEY, so it runs on cloudrun only)"
+            )
         return self
 
     def _check_experiment(self) -> None:
@@ -213,6 +233,23 @@ class StackSettings(BaseModel):
             "minimum_effect": self.experiment_minimum_effect,
             "baseline": self.experiment_baseline,
         })  # fmt: skip
+
+    @property
+    def namespace(self) -> str:
+        """The Kubernetes namespace of the service's objects."""
+        return self.kubernetes_namespace or self.service_name
+
+    @property
+    def gateway_class_name(self) -> str:
+        """The Gateway API class: the setting, or the one `public` implies."""
+        if self.kubernetes_gateway_class:
+            return self.kubernetes_gateway_class
+        return PUBLIC_GATEWAY_CLASS if self.public else INTERNAL_GATEWAY_CLASS
+
+    @property
+    def cluster_name(self) -> str:
+        """The GKE Autopilot cluster the program creates (names have at most 40 characters)."""
+        return f"{self.service_name[:31].rstrip('-')}-{self.environment}"
 
     @property
     def events_dataset(self) -> str:

@@ -18,10 +18,21 @@ DAY_MS = 24 * 60 * 60 * 1000
 
 
 def sink_filter(settings: StackSettings) -> str:
-    """This service's event lines, and nothing else of the project's logs."""
+    """This service's event lines, and nothing else of the project's logs: its Cloud Run
+    revisions, or the app containers of its namespace on GKE."""
+    if settings.platform == "cloudrun":
+        source = (
+            'resource.type="cloud_run_revision" '
+            f'AND resource.labels.service_name="{settings.service_name}"'
+        )
+    else:
+        source = (
+            'resource.type="k8s_container" '
+            f'AND resource.labels.namespace_name="{settings.namespace}" '
+            'AND resource.labels.container_name="app"'
+        )
     return (
-        'resource.type="cloud_run_revision" '
-        f'AND resource.labels.service_name="{settings.service_name}" '
+        f"{source} "
         'AND (jsonPayload.event="prediction" OR jsonPayload.event="feedback" '
         'OR jsonPayload.event="shadow")'
     )

@@ -18,6 +18,7 @@ APP_CONTAINER = "app"
 COLLECTOR_CONTAINER = "collector"
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 
 
 class Probe(BaseModel):
@@ -118,7 +119,10 @@ def build_spec(settings: StackSettings, git_sha: str) -> RevisionSpec:
         labels=settings.label_map | {"git-sha": git_sha[:63]},
         env=container_env(settings, git_sha),
         secret_env=dict(sorted(settings.secret_refs.items())),
-        collector=Collector(image=settings.metrics_collector_image),
+        # On Kubernetes, Managed Service for Prometheus scrapes the pods (a PodMonitoring).
+        collector=Collector(image=settings.metrics_collector_image)
+        if settings.platform == "cloudrun"
+        else None,
         # The collector scrapes between requests too: with CPU only during requests its scrapes
         # fail and the rollout gates starve (instance-based billing, as its documentation advises).
         cpu_idle=False,

@@ -16,6 +16,7 @@ from infra.cloud_run import CloudRunService, CloudRunServiceArgs
 from infra.events import Events, EventsArgs
 from infra.identity import Identities, IdentityArgs
 from infra.jobs import RetrainingJob, RetrainingJobArgs
+from infra.kubernetes.service import KubernetesService, KubernetesServiceArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.release import ReleaseError, ReleaseRequest, ReleaseState, next_state
 from infra.revision import build_spec
@@ -79,6 +80,34 @@ def resolve_release(
     return state
 
 
+def cloud_run(
+    settings: StackSettings, release: pulumi.Output[ReleaseState], opts: pulumi.ResourceOptions
+) -> dict[str, Any]:
+    """The Cloud Run service and its alerts and dashboard; the outputs that say where it is."""
+    service = CloudRunService("app", CloudRunServiceArgs(settings, release), opts=opts)
+    watch = Monitoring("monitoring", MonitoringArgs(settings, service.service.name, service.url))
+    return {
+        "service_name": service.service.name,
+        "service_url": service.url,
+        "candidate_url": service.candidate_url,
+        "dashboard_url": watch.dashboard_url,
+    }
+
+
+def kubernetes(
+    settings: StackSettings, release: pulumi.Output[ReleaseState], opts: pulumi.ResourceOptions
+) -> dict[str, Any]:
+    """The service on GKE; the outputs the rollout controller reaches the cluster with."""
+    service = KubernetesService("app", KubernetesServiceArgs(settings, release), opts=opts)
+    return {
+        "service_name": settings.service_name,
+        "namespace": settings.namespace,
+        "cluster_endpoint": service.endpoint,
+        "cluster_ca_certificate": service.ca_certificate,
+        "route": service.route_urn.apply(lambda _: settings.service_name),
+    }
+
+
 def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """The whole environment; `environ` carries any RELEASE_* request. Returns the exports."""
     settings = config.load()
@@ -89,34 +118,30 @@ def deploy(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
 
     models = ModelBucket("models", ModelBucketArgs(settings))
     identities = Identities("identity", IdentityArgs(settings, models.bucket.name, release))
-    service = CloudRunService(
-        "app",
-        CloudRunServiceArgs(settings, release),
-        opts=pulumi.ResourceOptions(depends_on=[identities]),
+    after_identities = pulumi.ResourceOptions(depends_on=[identities])
+    served = (
+        cloud_run(settings, release, after_identities)
+        if settings.platform == "cloudrun"
+        else kubernetes(settings, release, after_identities)
     )
-    watch = Monitoring("monitoring", MonitoringArgs(settings, service.service.name, service.url))
     events = Events("events", EventsArgs(settings, identities.job_account))
     if settings.job_image:
         RetrainingJob(
-            "retraining",
-            RetrainingJobArgs(settings, identities.job_account),
-            opts=pulumi.ResourceOptions(depends_on=[identities]),
+            "retraining", RetrainingJobArgs(settings, identities.job_account), opts=after_identities
         )
 
     outputs: dict[str, Any] = {
         RELEASE_OUTPUT: release.apply(lambda state: state.as_output()),
         "environment": settings.environment,
+        "platform": settings.platform,
         "project": settings.project,
         "region": settings.region,
-        "service_name": service.service.name,
-        "service_url": service.url,
-        "candidate_url": service.candidate_url,
+        **served,
         "stable_revision": release.apply(lambda state: state.stable.name),
         "candidate_revision": release.apply(
             lambda state: state.candidate.name if state.candidate else None
         ),
         "traffic": release.apply(lambda state: state.split().as_dict()),
-        "dashboard_url": watch.dashboard_url,
         "registry": settings.registry,
         "model_bucket": models.bucket.name,
         "events_dataset": events.dataset.dataset_id,

@@ -19,6 +19,9 @@ from environments.declared import declarations
 PULUMI_PROJECT = declarations().project
 ORGANIZATION = "organization"
 PROJECT_NUMBER = "123456789012"
+CLUSTER_ADDRESS = "34.1.2.3"
+CLUSTER_CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="  # base64 of a PEM header
+ACCESS_TOKEN = "ya29.deployer-token"  # noqa: S105  # a stand-in, never a credential
 
 
 @dataclass
@@ -56,6 +59,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 else target
                 for target in args.inputs.get("traffics", [])
             ]
+        elif args.typ == "gcp:container/cluster:Cluster":
+            outputs["endpoint"] = CLUSTER_ADDRESS
+            outputs["masterAuth"] = {"clusterCaCertificate": CLUSTER_CA}
         elif args.typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
             outputs["name"] = f"projects/{args.inputs['project']}/roles/{args.inputs['roleId']}"
         elif args.typ == "gcp:projects/serviceIdentity:ServiceIdentity":
@@ -88,6 +94,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105  # an invoke name
             return {"number": PROJECT_NUMBER, "projectId": args.args.get("projectId")}, []
+        if args.token == "gcp:organizations/getClientConfig:getClientConfig":  # noqa: S105
+            return {"accessToken": ACCESS_TOKEN, "project": "", "region": "", "zone": ""}, []
         return {}, []
 
     def of_type(self, typ: str) -> list[Resource]:

@@ -1,0 +1,1 @@
+"""The Kubernetes alternative to Cloud Run: the release states on GKE (platform: kubernetes)."""
