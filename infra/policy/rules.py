@@ -29,6 +29,15 @@ ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 SERVICE = "gcp:cloudrunv2/service:Service"
 JOB = "gcp:cloudrunv2/job:Job"
 BUCKET = "gcp:storage/bucket:Bucket"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+# Google's Gateway classes whose load balancer has an address on the internet.
+EXTERNAL_GATEWAY_CLASSES = {
+    "gke-l7-global-external-managed",
+    "gke-l7-regional-external-managed",
+    "gke-l7-gxlb",
+}
+PROBES = ("readinessProbe", "livenessProbe")
 INVOKER_GRANTS = {
     "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
     "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
@@ -64,16 +73,26 @@ def _members(props: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _containers(args: ResourceValidationArgs) -> Iterator[Mapping[str, Any]]:
+def _pod(args: ResourceValidationArgs) -> Mapping[str, Any]:
+    """The part that holds the containers: a Cloud Run template, or a Deployment's pod spec."""
+    if args.resource_type == DEPLOYMENT:
+        return ((args.props.get("spec") or {}).get("template") or {}).get("spec") or {}
     template = args.props.get("template") or {}
     if args.resource_type == JOB:
         template = template.get("template") or {}
-    yield from template.get("containers") or []
+    return template
+
+
+def _containers(args: ResourceValidationArgs) -> Iterator[Mapping[str, Any]]:
+    yield from _pod(args).get("containers") or []
 
 
 def no_public_invoker(args: ResourceValidationArgs, report: ReportViolation) -> None:
     public = [m for m in _members(args.props) if m in PUBLIC_MEMBERS]
-    opened = args.resource_type == SERVICE and args.props.get("invokerIamDisabled") is True
+    opened = (args.resource_type == SERVICE and args.props.get("invokerIamDisabled") is True) or (
+        args.resource_type == GATEWAY
+        and (args.props.get("spec") or {}).get("gatewayClassName") in EXTERNAL_GATEWAY_CLASSES
+    )
     if not (public and args.resource_type in INVOKER_GRANTS) and not opened:
         return
     settings = stack_settings(stack_of(args.urn))
@@ -117,6 +136,8 @@ def images_by_digest(args: ResourceValidationArgs, report: ReportViolation) -> N
 
 def labels_present(args: ResourceValidationArgs, report: ReportViolation) -> None:
     labels = args.props.get("labels") or {}
+    if args.resource_type == DEPLOYMENT:
+        labels = (args.props.get("metadata") or {}).get("labels") or {}
     missing = [label for label in REQUIRED_LABELS if not labels.get(label)]
     if missing:
         report(
@@ -141,6 +162,33 @@ def limits_set(args: ResourceValidationArgs, report: ReportViolation) -> None:
         missing = [key for key in ("cpu", "memory") if not limits.get(key)]
         if missing:
             report(f"{args.name} sets no {' or '.join(missing)} limit; size it explicitly.", None)
+
+
+def runs_as_non_root(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Pods refuse to start as root, and no process may gain privileges."""
+    pod = _pod(args)
+    if (pod.get("securityContext") or {}).get("runAsNonRoot") is not True:
+        report(f"{args.name} must set securityContext.runAsNonRoot: true on its pods.", None)
+    for container in _containers(args):
+        if (container.get("securityContext") or {}).get("allowPrivilegeEscalation") is not False:
+            report(
+                f"container {container.get('name')!r} of {args.name} must set "
+                "allowPrivilegeEscalation: false.",
+                None,
+            )
+
+
+def probes_present(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Without a readiness probe a pod gets traffic before its model loads; without a liveness
+    probe a hung one keeps its share."""
+    for container in _containers(args):
+        missing = [probe for probe in PROBES if not container.get(probe)]
+        if missing:
+            report(
+                f"container {container.get('name')!r} of {args.name} has no "
+                f"{' or '.join(missing)}; probe the service's /readyz and /healthz.",
+                None,
+            )
 
 
 def buckets_private(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -171,21 +219,21 @@ def _policy(
 POLICIES: list[ResourceValidationPolicy] = [
     _policy(
         "no-public-invoker",
-        "Only an environment declared public lets allUsers invoke it.",
+        "Only an environment declared public lets allUsers invoke it or has an external gateway.",
         no_public_invoker,
-        INVOKER_GRANTS | {SERVICE},
+        INVOKER_GRANTS | {SERVICE, GATEWAY},
     ),
     _policy(
         "images-by-digest",
         "Images come from the environment's own Artifact Registry, by digest.",
         images_by_digest,
-        {SERVICE, JOB},
+        {SERVICE, JOB, DEPLOYMENT},
     ),
     _policy(
         "labels-present",
-        "Services, jobs and buckets carry ownership labels.",
+        "Services, jobs, deployments and buckets carry ownership labels.",
         labels_present,
-        {SERVICE, JOB, BUCKET},
+        {SERVICE, JOB, BUCKET, DEPLOYMENT},
     ),
     _policy(
         "prod-min-instances", "Prod keeps at least one instance warm.", prod_stays_warm, {SERVICE}
@@ -194,7 +242,19 @@ POLICIES: list[ResourceValidationPolicy] = [
         "cpu-memory-limits",
         "Every container sets CPU and memory limits.",
         limits_set,
-        {SERVICE, JOB},
+        {SERVICE, JOB, DEPLOYMENT},
+    ),
+    _policy(
+        "non-root",
+        "Pods run as a non-root user and cannot gain privileges.",
+        runs_as_non_root,
+        {DEPLOYMENT},
+    ),
+    _policy(
+        "probes-present",
+        "Every Kubernetes container has readiness and liveness probes.",
+        probes_present,
+        {DEPLOYMENT},
     ),
     _policy(
         "buckets-not-public",

@@ -159,3 +159,57 @@ def test_an_unknown_stack_is_never_public() -> None:
         {"role": "roles/run.invoker", "member": "allUsers"},
     )
     assert "no-public-invoker" in violations("sandbox", grant)
+
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_shipped_stacks_on_kubernetes_pass_every_policy(environment: str) -> None:
+    resources = stack_resources(environment, platform="kubernetes")
+    assert {r.typ for r in resources} >= {
+        DEPLOYMENT,
+        "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+    }
+    assert {
+        r.name: violations(environment, r) for r in resources if violations(environment, r)
+    } == {}
+
+
+def deployment() -> Resource:
+    return next(r for r in stack_resources("prod", platform="kubernetes") if r.typ == DEPLOYMENT)
+
+
+def _pod(props: dict[str, Any]) -> dict[str, Any]:
+    return props["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "policy"),
+    [
+        (lambda p: _pod(p)["containers"][0].update(image="europe-west1-docker.pkg.dev/my-ml-shared/"
+                                                   "services/app:latest"), "images-by-digest"),
+        (lambda p: _pod(p)["containers"][0]["resources"]["limits"].pop("cpu"), "cpu-memory-limits"),
+        (lambda p: _pod(p)["securityContext"].pop("runAsNonRoot"), "non-root"),
+        (lambda p: _pod(p)["containers"][0]["securityContext"].update(
+            allowPrivilegeEscalation=True), "non-root"),
+        (lambda p: _pod(p)["containers"][0].pop("readinessProbe"), "probes-present"),
+        (lambda p: _pod(p)["containers"][0].pop("livenessProbe"), "probes-present"),
+        (lambda p: p["metadata"]["labels"].pop("service"), "labels-present"),
+    ],
+    ids=["latest", "limits", "root", "escalation", "readiness", "liveness", "labels"],
+)  # fmt: skip
+def test_each_deployment_violation_is_caught_by_its_policy(edit: Any, policy: str) -> None:
+    assert set(violations("prod", changed(deployment(), edit))) == {policy}
+
+
+def test_an_external_gateway_needs_a_public_environment() -> None:
+    gateway = Resource(
+        "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+        "app-gateway",
+        {"spec": {"gatewayClassName": "gke-l7-global-external-managed"}},
+    )
+    assert not violations("dev", gateway), "dev says public: true"
+    assert "no-public-invoker" in violations("prod", gateway)
+    internal = changed(gateway, lambda p: p["spec"].update(gatewayClassName="gke-l7-rilb"))
+    assert not violations("prod", internal)
