@@ -32,6 +32,10 @@ DEPLOYER_ROLES = (
     "roles/bigquery.jobUser",
     "roles/logging.configWriter",  # the log sink that routes events into that dataset
 )
+# On Kubernetes, besides: the objects in the environment's cluster (namespace, deployments,
+# services, route), and reading the cluster's endpoint. Creating or deleting clusters is the
+# bootstrap's (infra/bootstrap/environment.py).
+KUBERNETES_DEPLOYER_ROLES = ("roles/container.developer",)
 # Read-only: `pulumi preview` (state, the program's lookups) and `--refresh` (every resource and
 # its IAM policy). No role here can change anything or read a secret's value.
 PREVIEWER_ROLES = (
@@ -103,6 +107,7 @@ class DeployerArgs:
 
     environment: str
     service_name: str
+    platform: str
     home_project: str
     environment_project: str
     region: str
@@ -124,7 +129,8 @@ class Deployer(pulumi.ComponentResource):
             name, args.home_project, "deploy", args.environment, args.principal_set, child
         )
         deployer = member(self.account.email)
-        for role in DEPLOYER_ROLES:
+        kubernetes = KUBERNETES_DEPLOYER_ROLES if args.platform == "kubernetes" else ()
+        for role in DEPLOYER_ROLES + kubernetes:
             projects.IAMMember(
                 f"{name}-{role.split('/')[1]}",
                 project=args.environment_project,

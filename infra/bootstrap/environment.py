@@ -11,6 +11,10 @@
   passphrase to share with CI, and only this environment's deployer and previewer may use it.
 - The Monitoring notification agent, which the environment's private uptime check invokes as;
   Google creates it lazily, so it is created here rather than assumed.
+- On Kubernetes (platform: kubernetes): the GKE Autopilot cluster (kubernetesCluster: autopilot),
+  and the Workload Identity binding that lets the service's Kubernetes account act as the runtime
+  account. The binding needs the cluster's identity pool to exist and `setIamPolicy` on that
+  account, which no deployer holds (infra/kubernetes/cluster.py).
 """
 
 from dataclasses import dataclass
@@ -25,6 +29,8 @@ from environments.stack_settings import (
     state_bucket_name,
     state_key_ring_name,
 )
+from infra.kubernetes.cluster import autopilot_cluster
+from infra.kubernetes.objects import workload_identity_member
 
 KEY_ROTATION = f"{90 * 24 * 3600}s"
 ACCOUNTS = {
@@ -114,9 +120,27 @@ class EnvironmentFoundation(pulumi.ComponentResource):
             service="monitoring.googleapis.com",
             opts=child,
         )
+        if stack.platform == "kubernetes":
+            self._kubernetes(name, stack)
         self.register_outputs(
             {
                 "state_bucket": self.state_bucket.url,
                 "accounts": {purpose: a.email for purpose, a in self.accounts.items()},
             }
+        )
+
+    def _kubernetes(self, name: str, stack: StackSettings) -> None:
+        """The cluster (unless an existing one is used) and the runtime's Workload Identity."""
+        child = pulumi.ResourceOptions(parent=self)
+        cluster = (
+            [autopilot_cluster(f"{name}-cluster", stack, child)]
+            if stack.kubernetes_cluster == "autopilot"
+            else []
+        )
+        serviceaccount.IAMMember(
+            f"{name}-runtime-workload-identity",
+            service_account_id=self.accounts["runtime"].name,
+            role="roles/iam.workloadIdentityUser",
+            member=workload_identity_member(stack),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=cluster),
         )

@@ -32,6 +32,8 @@ REQUIRED_APIS = (
     "storage.googleapis.com",
     "sts.googleapis.com",
 )
+# What a project running an environment on GKE needs besides.
+KUBERNETES_APIS = ("container.googleapis.com",)
 LABELS = {"managed-by": "pulumi", "stack": "bootstrap"}
 
 
@@ -39,6 +41,7 @@ def bootstrap() -> dict[str, Any]:
     """Everything the environment stacks and the workflows need before their first run."""
     settings = bootstrap_settings.load()
     stacks = bootstrap_settings.environment_stacks(settings)
+    on_kubernetes = {s.project for s in stacks.values() if s.platform == "kubernetes"}
     apis = [
         projects.Service(
             f"api-{project}-{api.split('.', maxsplit=1)[0]}",
@@ -47,7 +50,7 @@ def bootstrap() -> dict[str, Any]:
             disable_on_destroy=False,  # other workloads in the project may rely on it
         )
         for project in settings.all_projects
-        for api in REQUIRED_APIS
+        for api in REQUIRED_APIS + (KUBERNETES_APIS if project in on_kubernetes else ())
     ]
     after_apis = pulumi.ResourceOptions(depends_on=apis)
 
@@ -82,6 +85,7 @@ def bootstrap() -> dict[str, Any]:
             DeployerArgs(
                 environment=environment,
                 service_name=stack.service_name,
+                platform=stack.platform,
                 home_project=settings.project,
                 environment_project=stack.project,
                 region=settings.region,

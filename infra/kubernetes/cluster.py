@@ -1,6 +1,11 @@
 """The cluster an environment's Kubernetes objects go to, and how the rollout controller reaches
-its API server: a GKE Autopilot cluster the program creates, or an existing GKE cluster from the
-deployer's kubeconfig.
+its API server: the GKE Autopilot cluster the bootstrap creates for the environment, or an
+existing GKE cluster from the deployer's kubeconfig.
+
+The bootstrap, not the environment stack, creates the Autopilot cluster: the runtime account's
+Workload Identity binding can only be made once the cluster's identity pool exists, and making it
+takes `setIamPolicy` on that account, which no deployer holds (infra/bootstrap/deployers.py). A
+cluster also lives as long as its environment, like the state bucket, not as long as a release.
 
 Either way the controller gets the API server's address and CA certificate from the stack's
 outputs and authenticates with the deployer's own Google access token, which GKE accepts: no
@@ -45,11 +50,13 @@ def token_kubeconfig(endpoint: str, ca_certificate: str, token: str) -> str:
     })  # fmt: skip
 
 
-def autopilot(name: str, settings: StackSettings, parent: pulumi.Resource) -> ClusterAccess:
+def autopilot_cluster(
+    name: str, settings: StackSettings, opts: pulumi.ResourceOptions
+) -> container.Cluster:
     """A regional GKE Autopilot cluster: nodes, Workload Identity and Managed Service for
     Prometheus are Google's to run; the Gateway API's standard channel is switched on."""
-    cluster = container.Cluster(
-        f"{name}-cluster",
+    return container.Cluster(
+        name,
         name=settings.cluster_name,
         project=settings.project,
         location=settings.region,
@@ -58,18 +65,23 @@ def autopilot(name: str, settings: StackSettings, parent: pulumi.Resource) -> Cl
         resource_labels=settings.label_map,
         release_channel=container.ClusterReleaseChannelArgs(channel="REGULAR"),
         gateway_api_config=container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
-        opts=pulumi.ResourceOptions(parent=parent, protect=settings.deletion_protection),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
+    )
+
+
+def autopilot(name: str, settings: StackSettings, parent: pulumi.Resource) -> ClusterAccess:
+    """The bootstrap's Autopilot cluster of this environment, looked up by name."""
+    cluster = container.get_cluster_output(
+        name=settings.cluster_name, location=settings.region, project=settings.project
     )
     endpoint = cluster.endpoint.apply(lambda address: f"https://{address}")
-    ca = cluster.master_auth.apply(lambda auth: auth.cluster_ca_certificate or "")
+    ca = cluster.master_auths.apply(lambda auths: auths[0].cluster_ca_certificate)
     token = organizations.get_client_config_output().access_token
     kubeconfig = pulumi.Output.secret(
         pulumi.Output.all(endpoint, ca, token).apply(lambda v: token_kubeconfig(*v))
     )
     provider = k8s.Provider(
-        f"{name}-provider",
-        kubeconfig=kubeconfig,
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[cluster]),
+        f"{name}-provider", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=parent)
     )
     return ClusterAccess(provider, endpoint, ca)
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_gcp import serviceaccount
 
 from environments.stack_settings import StackSettings
 from infra.kubernetes import objects
@@ -60,17 +59,8 @@ class KubernetesService(pulumi.ComponentResource):
         placed = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
         ns = declare(f"{name}-namespace", objects.namespace(settings), placed)
         inside = pulumi.ResourceOptions.merge(placed, pulumi.ResourceOptions(depends_on=[ns]))
-        account = declare(f"{name}-account", objects.service_account(settings), inside)
-        # The runtime service account lets that Kubernetes account act as it (Workload Identity).
-        serviceaccount.IAMMember(
-            f"{name}-workload-identity",
-            service_account_id=(
-                f"projects/{settings.project}/serviceAccounts/{settings.runtime_account_email}"
-            ),
-            role="roles/iam.workloadIdentityUser",
-            member=objects.workload_identity_member(settings),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
-        )
+        # It acts as the runtime service account: the bootstrap made the binding.
+        declare(f"{name}-account", objects.service_account(settings), inside)
         gateway = declare(f"{name}-gateway", objects.gateway(settings), inside)
         self.route_urn = args.release.apply(
             lambda state: release_objects(name, settings, state, inside, gateway)

@@ -59,9 +59,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 else target
                 for target in args.inputs.get("traffics", [])
             ]
-        elif args.typ == "gcp:container/cluster:Cluster":
-            outputs["endpoint"] = CLUSTER_ADDRESS
-            outputs["masterAuth"] = {"clusterCaCertificate": CLUSTER_CA}
         elif args.typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
             outputs["name"] = f"projects/{args.inputs['project']}/roles/{args.inputs['roleId']}"
         elif args.typ == "gcp:projects/serviceIdentity:ServiceIdentity":
@@ -94,6 +91,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105  # an invoke name
             return {"number": PROJECT_NUMBER, "projectId": args.args.get("projectId")}, []
+        if args.token == "gcp:container/getCluster:getCluster":  # noqa: S105
+            master_auth = {"clusterCaCertificate": CLUSTER_CA}
+            return {**args.args, "endpoint": CLUSTER_ADDRESS, "masterAuths": [master_auth]}, []
         if args.token == "gcp:organizations/getClientConfig:getClientConfig":  # noqa: S105
             return {"accessToken": ACCESS_TOKEN, "project": "", "region": "", "zone": ""}, []
         return {}, []

@@ -215,19 +215,17 @@ def test_the_validation_would_catch_a_broken_object() -> None:
         validate(deployment)
 
 
-def test_the_cluster_is_autopilot_with_the_gateway_api_and_reached_with_the_deployers_token() -> (
-    None
-):
+def test_the_bootstraps_cluster_is_reached_with_the_deployers_token() -> None:
     run = kube_state_after("stable")
-    cluster = run.mocks.one("gcp:container/cluster:Cluster").inputs
-    assert cluster["enableAutopilot"] is True
-    assert cluster["name"] == "fraud-scorer-dev"
-    assert cluster["gatewayApiConfig"] == {"channel": "CHANNEL_STANDARD"}
+    assert not run.mocks.of_type("gcp:container/cluster:Cluster"), "the bootstrap creates it"
     provider = run.mocks.one("pulumi:providers:kubernetes").inputs
     assert isinstance(provider["kubeconfig"], dict), "a secret: the token is encrypted in state"
     kubeconfig = json.loads(unsecret(provider["kubeconfig"]))
     assert kubeconfig["users"][0]["user"] == {"token": ACCESS_TOKEN}
-    assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://{CLUSTER_ADDRESS}"
+    assert kubeconfig["clusters"][0]["cluster"] == {
+        "server": f"https://{CLUSTER_ADDRESS}",
+        "certificate-authority-data": CLUSTER_CA,
+    }
     assert run.outputs["cluster_endpoint"] == f"https://{CLUSTER_ADDRESS}"
     assert run.outputs["cluster_ca_certificate"] == CLUSTER_CA
     assert run.outputs["platform"] == "kubernetes"
@@ -236,15 +234,15 @@ def test_the_cluster_is_autopilot_with_the_gateway_api_and_reached_with_the_depl
     assert not run.mocks.of_type("gcp:cloudrunv2/service:Service")
 
 
-def test_the_pods_act_as_the_runtime_account_through_workload_identity() -> None:
+def test_the_pods_run_as_the_kubernetes_account_bound_to_the_runtime_account() -> None:
     run = kube_state_after("stable")
     (account,) = of_kind(run, "ServiceAccount")
     email = "fraud-scorer-dev-run@my-ml-dev.iam.gserviceaccount.com"
     assert account["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
-    binding = run.mocks.one("gcp:serviceaccount/iAMMember:IAMMember").inputs
-    assert binding["role"] == "roles/iam.workloadIdentityUser"
-    assert binding["member"] == "serviceAccount:my-ml-dev.svc.id.goog[fraud-scorer/fraud-scorer]"
-    assert binding["serviceAccountId"].endswith(f"/serviceAccounts/{email}")
+    assert account["metadata"]["name"] == "fraud-scorer"
+    assert not run.mocks.of_type("gcp:serviceaccount/iAMMember:IAMMember"), (
+        "the binding is the bootstrap's: no deployer may set a service account's IAM policy"
+    )
 
 
 def test_an_existing_cluster_comes_from_the_kubeconfig_context(

@@ -3,9 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from environments.stack_settings import ENVIRONMENTS, secrets_provider
+from environments.stack_settings import ENVIRONMENTS, StackSettings, secrets_provider
+from infra.bootstrap import program
 from infra.bootstrap.deployers import DEPLOYER_ROLES, GRANTABLE_ROLES, PREVIEWER_ROLES
 from infra.bootstrap.program import REQUIRED_APIS, bootstrap
+from infra.bootstrap.settings import BootstrapSettings, environment_stacks
 from infra.bootstrap.trust import attribute_condition
 from infra.identity import JOB_PROJECT_ROLES, SERVICE_PROJECT_ROLES
 from tests.infra.mock_stack import (
@@ -304,3 +306,48 @@ def test_each_stacks_secrets_are_encrypted_with_its_own_key(shipped: Run, enviro
         (f"serviceAccount:preview-{environment}@my-ml-shared.iam.gserviceaccount.com",
          "roles/cloudkms.cryptoKeyDecrypter"),
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("cluster", ["autopilot", "kubeconfig"])
+def test_a_kubernetes_environment_gets_its_cluster_identity_binding_and_deployer_role(
+    monkeypatch: pytest.MonkeyPatch, cluster: str
+) -> None:
+    def with_dev_on_kubernetes(settings: BootstrapSettings) -> dict[str, StackSettings]:
+        stacks = environment_stacks(settings)
+        update = {"platform": "kubernetes", "kubernetes_cluster": cluster}
+        return stacks | {"dev": stacks["dev"].model_copy(update=update)}
+
+    monkeypatch.setattr(program.bootstrap_settings, "environment_stacks", with_dev_on_kubernetes)
+    mocks = run().mocks
+    clusters = mocks.of_type("gcp:container/cluster:Cluster")
+    if cluster == "autopilot":
+        (made,) = clusters
+        assert (made.inputs["name"], made.inputs["project"]) == ("fraud-scorer-dev", "my-ml-dev")
+        assert made.inputs["enableAutopilot"] is True
+        assert made.inputs["gatewayApiConfig"] == {"channel": "CHANNEL_STANDARD"}
+    else:
+        assert not clusters, "an existing cluster is the team's own"
+    (binding,) = [
+        r for r in mocks.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+        if r.inputs["role"] == "roles/iam.workloadIdentityUser"
+        and "svc.id.goog" in r.inputs["member"]
+    ]  # fmt: skip
+    assert binding.inputs["member"] == (
+        "serviceAccount:my-ml-dev.svc.id.goog[fraud-scorer/fraud-scorer]"
+    )
+    assert binding.inputs["serviceAccountId"].endswith(
+        "/serviceAccounts/fraud-scorer-dev-run@my-ml-dev.iam.gserviceaccount.com"
+    )
+    apis = {(r.inputs["project"], r.inputs["service"])
+            for r in mocks.of_type("gcp:projects/service:Service")}  # fmt: skip
+    assert ("my-ml-dev", "container.googleapis.com") in apis
+    assert ("my-ml-prod", "container.googleapis.com") not in apis, "prod stays on Cloud Run"
+    roles = {g.inputs["role"] for g in deployer_grants(mocks, "dev")}
+    assert "roles/container.developer" in roles
+    assert "roles/container.developer" not in {
+        g.inputs["role"] for g in deployer_grants(mocks, "prod")
+    }
+    for grant in deployer_grants(mocks, "dev"):
+        held = set(permissions(grant.inputs["role"], mocks))
+        assert not held & set(FORBIDDEN), (grant.name, held & set(FORBIDDEN))
+        assert "container.clusters.create" not in held, "clusters are the bootstrap's"
