@@ -112,20 +112,22 @@ def bootstrap() -> dict[str, Any]:
         )
         for environment, stack in sorted(stacks.items())
     }
-    # Cloud Run pulls images as each environment project's service agent.
+    # Cloud Run pulls images as each environment project's service agent; GKE Autopilot nodes
+    # as the project's default compute account.
     for environment, project in sorted(settings.environment_projects.items()):
         number = projects_number(project)
+        puller, account = (
+            ("nodes", "{n}-compute@developer.gserviceaccount.com")
+            if stacks[environment].platform == "kubernetes"
+            else ("run-agent", "service-{n}@serverless-robot-prod.iam.gserviceaccount.com")
+        )
         artifactregistry.RepositoryIamMember(
-            f"run-agent-{environment}-pulls-images",
+            f"{puller}-{environment}-pulls-images",
             project=settings.project,
             location=settings.region,
             repository=registry.repository.repository_id,
             role="roles/artifactregistry.reader",
-            member=number.apply(
-                lambda n: (
-                    f"serviceAccount:service-{n}@serverless-robot-prod.iam.gserviceaccount.com"
-                )
-            ),
+            member=number.apply(lambda n, account=account: f"serviceAccount:{account.format(n=n)}"),
             opts=after_apis,
         )
 

@@ -347,6 +347,13 @@ def test_a_kubernetes_environment_gets_its_cluster_identity_binding_and_deployer
     assert "roles/container.developer" not in {
         g.inputs["role"] for g in deployer_grants(mocks, "prod")
     }
+    pullers = {r.name: r.inputs["member"] for r in mocks.of_type(
+        "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+    ) if r.inputs["role"] == "roles/artifactregistry.reader"}  # fmt: skip
+    assert pullers["nodes-dev-pulls-images"] == (
+        f"serviceAccount:{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"
+    )
+    assert "run-agent-prod-pulls-images" in pullers
     for grant in deployer_grants(mocks, "dev"):
         held = set(permissions(grant.inputs["role"], mocks))
         assert not held & set(FORBIDDEN), (grant.name, held & set(FORBIDDEN))
