@@ -17,7 +17,7 @@ from pipelines.experiments.demo import run_experiment_demo
 from pipelines.experiments.events import BigQueryEvents, EventsError, EventStore, LogFiles
 from pipelines.experiments.interleaved import analyze_interleaving, write_interleaving_report
 from pipelines.experiments.report import write_report
-from pipelines.rollout.platforms.cloudrun.google_auth import AccessToken
+from pipelines.rollout.platforms.cloud.google_auth import AccessToken
 from pipelines.terminal import console, fail
 
 app = typer.Typer(no_args_is_help=True, help="A/B experiments: size one, analyze one.")

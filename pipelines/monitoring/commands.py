@@ -30,7 +30,7 @@ from pipelines.monitoring.cloud_metrics import MetricsError, publish
 from pipelines.monitoring.demo import run_drift_demo
 from pipelines.monitoring.monitor import MonitorError
 from pipelines.monitoring.run import Watch, Watched, run_monitor, run_retrain
-from pipelines.rollout.platforms.cloudrun.google_auth import AccessToken
+from pipelines.rollout.platforms.cloud.google_auth import AccessToken
 from pipelines.terminal import console, fail
 from service.artifact import ArtifactError
 

@@ -1,5 +1,6 @@
 """The rollout commands: the local platform's lifecycle, and canary, rollback and status on any
-environment (local processes, or Cloud Run for dev, staging and prod)."""
+environment (local processes, or the cloud for dev, staging and prod: Cloud Run or Kubernetes,
+as each environment file says)."""
 
 from pathlib import Path
 from typing import Annotated
@@ -13,8 +14,8 @@ from pipelines.rollout.controller import Controller
 from pipelines.rollout.drill import DEFAULT_ERROR_RATE, drill_candidate, drill_verdict
 from pipelines.rollout.plan import cloud_plan
 from pipelines.rollout.platform import Candidate, DeployError
-from pipelines.rollout.platforms.cloudrun.connect import connect
-from pipelines.rollout.platforms.cloudrun.platform import CloudRunPlatform
+from pipelines.rollout.platforms.cloud.connect import connect
+from pipelines.rollout.platforms.cloud.platform import CloudPlatform
 from pipelines.rollout.platforms.local.platform import LocalPlatform
 from pipelines.rollout.platforms.local.traffic_generator import TrafficGenerator
 from pipelines.rollout.run import STATE_FILE, execute
@@ -61,12 +62,14 @@ def local_down_command(workdir: WorkdirOption = DEFAULT_WORKDIR) -> None:
 
 EnvironmentOption = Annotated[
     str,
-    typer.Option(help="local (processes on this machine), or dev, staging or prod (Cloud Run)."),
+    typer.Option(
+        help="local (processes on this machine), or dev, staging or prod (Cloud Run or GKE)."
+    ),
 ]
 
 
-def _target(environment: str, workdir: Path) -> tuple[LocalPlatform | CloudRunPlatform, StateStore]:
-    """The platform and the rollout record of an environment: Cloud Run for dev, staging and
+def _target(environment: str, workdir: Path) -> tuple[LocalPlatform | CloudPlatform, StateStore]:
+    """The platform and the rollout record of an environment: the cloud for dev, staging and
     prod (its stack file names the project), processes in `workdir` for local."""
     if environment not in ENVIRONMENTS:
         return LocalPlatform(workdir), StateFile(workdir / STATE_FILE)
@@ -104,7 +107,7 @@ def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
         bool, typer.Option(help="Cloud: release an image and commit that were rolled back.")
     ] = False,
 ) -> None:
-    """Canary a candidate, locally or on Cloud Run; exit 0 if promoted, 1 if rolled back."""
+    """Canary a candidate, locally or in the cloud; exit 0 if promoted, 1 if rolled back."""
     faults = {
         key: str(value)
         for key, value in (
@@ -117,9 +120,9 @@ def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
     cloud = environment in ENVIRONMENTS
     if cloud and (faults or traffic_rps or revision):
         fail(
-            "--fault-*, --traffic-rps and --revision drive the local platform only; on Cloud Run "
+            "--fault-*, --traffic-rps and --revision drive the local platform only; in the cloud "
             "real users are the traffic and the stack names the revision (a rollback drill on "
-            "Cloud Run: `python -m pipelines drill`)"
+            "the cloud: `python -m pipelines drill`)"
         )
     if cloud and not (image and git_sha):
         fail(f"a rollout in {environment} needs --image (by digest) and --git-sha")
@@ -131,7 +134,7 @@ def rollout_command(  # pylint: disable=too-many-arguments,too-many-locals
     platform, store = _target(environment, workdir)
     traffic = None
     try:
-        if isinstance(platform, CloudRunPlatform):
+        if isinstance(platform, CloudPlatform):
             candidate = platform.candidate(str(image), str(git_sha), model, release_again)
         else:
             if not platform.running():
@@ -173,8 +176,8 @@ def drill_command(
     if not settings.allow_drills:
         fail(f"environments/Pulumi.{environment}.yaml does not allow drills (allowDrills: true)")
     platform, store = _target(environment, DEFAULT_WORKDIR)
-    if not isinstance(platform, CloudRunPlatform):
-        fail(f"{environment} is not a Cloud Run environment: drills run on the cloud platform")
+    if not isinstance(platform, CloudPlatform):
+        fail(f"{environment} is not a cloud environment: drills run on Cloud Run or GKE")
     try:
         candidate = drill_candidate(platform, model, error_rate)
         console.print(f"drill: {candidate.name} serves the stable image, failing {error_rate:.0%}")

@@ -1,21 +1,21 @@
-"""A rollback drill on Cloud Run: release the stable revision's own image again, with injected
-errors, and require the controller to roll it back within the plan's worst case. It proves, on
-the real platform, that the gates, the metrics path and the rollback still work, before a real
-fault needs them."""
+"""A rollback drill in the cloud (Cloud Run or GKE): release the stable revision's own image
+again, with injected errors, and require the controller to roll it back within the plan's worst
+case. It proves, on the real platform, that the gates, the metrics path and the rollback still
+work, before a real fault needs them."""
 
 from dataclasses import replace
 from pathlib import Path
 
 from pipelines.rollout.plan import RolloutPlan
 from pipelines.rollout.platform import Candidate
-from pipelines.rollout.platforms.cloudrun.platform import CloudRunPlatform
+from pipelines.rollout.platforms.cloud.platform import CloudPlatform
 from pipelines.rollout.report import summarize
 from pipelines.rollout.state import RolloutState
 
 DEFAULT_ERROR_RATE = 0.2
 
 
-def drill_candidate(platform: CloudRunPlatform, model_dir: Path, error_rate: float) -> Candidate:
+def drill_candidate(platform: CloudPlatform, model_dir: Path, error_rate: float) -> Candidate:
     """The stable image as a new revision with `error_rate` of its predictions failing. Its
     rollback must not block that image later, so the re-run guard skips drills."""
     stable = platform.recorded().stable

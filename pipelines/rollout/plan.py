@@ -4,7 +4,7 @@ reviewer reads in the pull request before merging, so a slow or risky policy is 
 from dataclasses import dataclass
 
 from environments.rollout_policy import load_policy
-from pipelines.rollout.platforms.cloudrun.platform import SCRAPE_INTERVAL_S, SHADOW_SETTLE_S
+from pipelines.rollout.platforms.cloud.platform import SCRAPE_INTERVAL_S, SHADOW_SETTLE_S
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class RolloutPlan:
 
 
 def cloud_plan(environment: str) -> RolloutPlan:
-    """The plan of a Cloud Run environment, whose checks follow the metrics collector's scrapes."""
+    """The plan of a cloud environment, whose checks follow the metrics collector's scrapes."""
     policy = load_policy(environment)
     return RolloutPlan(
         environment=environment,

@@ -12,13 +12,10 @@ import httpx
 
 from environments.traffic import Target, TrafficError, TrafficSplit
 from pipelines.rollout.platform import DeployError
+from pipelines.rollout.platforms.cloud.platform import TrafficDriftError
 
 RUN_API = "https://run.googleapis.com/v2"
 BY_REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
-
-
-class TrafficDriftError(DeployError):
-    """Cloud Run serves a split the stack did not record: someone changed traffic by hand."""
 
 
 @dataclass(frozen=True)
@@ -76,14 +73,3 @@ class ServiceApi:
                 f"{response.text[:300]}"
             )
         return _live(response.json())
-
-
-def check_no_drift(live: TrafficSplit, recorded: TrafficSplit) -> None:
-    """Refuse to act when Cloud Run serves another split than the one the stack recorded."""
-    if live != recorded:
-        raise TrafficDriftError(
-            f"Cloud Run serves {live.as_dict()} but the stack recorded {recorded.as_dict()}: "
-            "traffic was changed outside Pulumi. Put the recorded split back with a plain "
-            "`pulumi up` (no RELEASE_* inputs), or end the rollout with "
-            "`RELEASE_ACTION=rollback make up ENV=<environment>`"
-        )

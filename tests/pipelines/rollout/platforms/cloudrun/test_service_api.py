@@ -10,12 +10,9 @@ import pytest
 
 from environments.traffic import canary, stable_only
 from pipelines.rollout.platform import DeployError
-from pipelines.rollout.platforms.cloudrun import google_auth
-from pipelines.rollout.platforms.cloudrun.service_api import (
-    ServiceApi,
-    TrafficDriftError,
-    check_no_drift,
-)
+from pipelines.rollout.platforms.cloud import google_auth
+from pipelines.rollout.platforms.cloud.platform import TrafficDriftError, check_no_drift
+from pipelines.rollout.platforms.cloudrun.service_api import ServiceApi
 
 NAME = "projects/my-ml-dev/locations/europe-west1/services/fraud-scorer"
 DARK_LAUNCHED = {
@@ -60,11 +57,11 @@ def test_an_api_error_names_the_service_and_the_answer() -> None:
 
 def test_drift_names_both_splits_and_how_to_reconcile() -> None:
     recorded = canary("v1", "v2", 10)
-    check_no_drift(canary("v1", "v2", 10), recorded)
+    check_no_drift(canary("v1", "v2", 10), recorded, "Cloud Run")
     with pytest.raises(
-        TrafficDriftError, match=r"serves .*'percent': 100.*recorded .*'percent': 90"
+        TrafficDriftError, match=r"Cloud Run serves .*'percent': 100.*recorded .*'percent': 90"
     ):
-        check_no_drift(stable_only("v1"), recorded)
+        check_no_drift(stable_only("v1"), recorded, "Cloud Run")
 
 
 def unsigned_jwt(expires_at: float) -> str:

@@ -7,7 +7,7 @@ from environments.stack_settings import load_file
 from infra.release import ReleaseRequest, ReleaseState, next_state
 from infra.revision import build_spec
 from pipelines.rollout.platform import DeployError
-from pipelines.rollout.platforms.cloudrun.release_record import RecordedRelease
+from pipelines.rollout.platforms.cloud.release_record import RecordedRelease
 
 SETTINGS = load_file("staging")
 

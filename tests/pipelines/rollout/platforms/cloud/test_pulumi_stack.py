@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.rollout.platform import DeployError
-from pipelines.rollout.platforms.cloudrun.pulumi_stack import REPOSITORY_ROOT, PulumiStack
+from pipelines.rollout.platforms.cloud.pulumi_stack import REPOSITORY_ROOT, PulumiStack
 
 REFUSED = "error: RELEASE_PERCENT=37 is not one of this environment's rolloutSteps"
 FAKE_PULUMI = """#!{python}

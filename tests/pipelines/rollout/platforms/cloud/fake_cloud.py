@@ -1,7 +1,10 @@
-"""A fake Google Cloud for the Cloud Run platform, fake at each of its boundaries only.
+"""A fake Google Cloud for the cloud platforms, fake at each of their boundaries only.
 
 - the Pulumi CLI: fake_pulumi.py, run as a subprocess, applies transitions to a world file;
-- the Admin API: answers what the world serves, shaped like `services.get` (v2 REST);
+- Cloud Run's Admin API: answers what the world serves, shaped like `services.get` (v2 REST);
+- or, on Kubernetes, the cluster's API server: the HTTPRoute the program's own rules make of
+  what the world serves (accepted by the gateway), the Deployments' readiness, the gateway's
+  address; and the gateway itself, which routes a request by its `X-Rollout-Tag` header;
 - Cloud Monitoring's Prometheus API: answers the platform's PromQL from simulated users whose
   requests follow the live split, each revision behaving as its image's profile says;
 - Cloud Storage: keeps the rollout record in memory, answering like the JSON API;
@@ -21,25 +24,44 @@ from urllib.parse import unquote
 
 import httpx
 
+from environments import http_route
 from environments.stack_settings import load_file
-from pipelines.rollout.platforms.cloudrun.google_auth import CredentialsError
-from pipelines.rollout.platforms.cloudrun.metrics import CLOUD_MONITORING_API, PrometheusWindows
-from pipelines.rollout.platforms.cloudrun.platform import CloudRunPlatform
-from pipelines.rollout.platforms.cloudrun.pulumi_stack import PulumiStack
+from environments.traffic import TrafficSplit
+from pipelines.rollout.platforms.cloud.google_auth import CredentialsError
+from pipelines.rollout.platforms.cloud.platform import CloudPlatform, Serving
+from pipelines.rollout.platforms.cloud.prometheus import CLOUD_MONITORING_API, PrometheusWindows
+from pipelines.rollout.platforms.cloud.pulumi_stack import PulumiStack
+from pipelines.rollout.platforms.cloud.state_object import StateObject, StorageObject
 from pipelines.rollout.platforms.cloudrun.service_api import BY_REVISION, RUN_API, ServiceApi
-from pipelines.rollout.platforms.cloudrun.state_object import StateObject, StorageObject
+from pipelines.rollout.platforms.cloudrun.serving import CloudRunServing
+from pipelines.rollout.platforms.kubernetes.cluster_api import ClusterApi
+from pipelines.rollout.platforms.kubernetes.serving import KubernetesServing
 from service.metrics import _LATENCY_BUCKETS, _SCORE_BUCKETS  # pyright: ignore[reportPrivateUsage]
-from tests.pipelines.rollout.platforms.cloudrun import fake_pulumi
+from tests.pipelines.rollout.platforms.cloud import fake_pulumi
 
 SETTINGS = load_file("dev")
 STABLE_IMAGE = f"{SETTINGS.registry}/fraud-scorer@sha256:{'1' * 64}"
 STABLE_SHA = "1" * 40
-NEVER_READY = (
-    "error: update failed\n  gcp:cloudrunv2:Service (app-service):\n    error: 1 error occurred:\n"
-    "\t* Error waiting to update Service: Error code 9, message: Revision "
-    "'fraud-scorer-2222222-002' is not ready and cannot serve traffic. The user-provided "
-    "container failed the configured startup probe checks.\n"
-)
+# What `pulumi up` prints when the new revision never becomes ready, on each platform.
+NEVER_READY = {
+    "cloudrun": (
+        "error: update failed\n  gcp:cloudrunv2:Service (app-service):\n    error: 1 error "
+        "occurred:\n\t* Error waiting to update Service: Error code 9, message: Revision "
+        "'fraud-scorer-2222222-002' is not ready and cannot serve traffic. The user-provided "
+        "container failed the configured startup probe checks.\n"
+    ),
+    "kubernetes": (
+        "error: update failed\n  kubernetes:apps/v1:Deployment "
+        "(app-fraud-scorer-2222222-002-deployment):\n    error: 2 errors occurred:\n\t* the "
+        'Kubernetes API server reported that "fraud-scorer/fraud-scorer-2222222-002" failed to '
+        "fully initialize or become live: Resource operation was cancelled for "
+        '"fraud-scorer-2222222-002"\n\t* Minimum number of Pods to consider the application '
+        "live was not attained\n"
+    ),
+}
+PLATFORMS = tuple(NEVER_READY)
+CLUSTER = "https://34.1.2.3"
+GATEWAY_ADDRESS = "34.120.0.1"
 
 
 def image(n: int) -> str:
@@ -74,6 +96,7 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
     tmp: Path
     profiles: dict[str, Profile]  # image -> behaviour; images not listed behave well
     servers: dict[str, str]  # image -> URL of a local service process serving its model
+    kind: str = "cloudrun"  # the platform: cloudrun or kubernetes
     users_per_second: float = 20.0
     metrics_lag_s: float = 0.0
     monitoring_status: int = 200
@@ -121,7 +144,7 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
         return PulumiStack(
             "dev",
             executable=str(self.executable),
-            environ={"FAKE_CLOUD_WORLD": str(self.world_path)},
+            environ={"FAKE_CLOUD_WORLD": str(self.world_path), "FAKE_PLATFORM": self.kind},
         )
 
     # --- users --------------------------------------------------------------------------------
@@ -224,14 +247,88 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
         body = {"name": service, "uri": fake_pulumi.SERVICE_URL, "trafficStatuses": statuses}
         return httpx.Response(200, json=body)
 
+    def _server_of(self, revision: str) -> str:
+        """The local process serving the revision's image."""
+        release = self.world["outputs"]["release"]
+        images = {r["name"]: r["image"] for r in (release["stable"], release.get("candidate")) if r}
+        return self.servers[images[revision]]
+
     def client_for(self, url: str, audience: str) -> httpx.Client:
         assert audience == fake_pulumi.SERVICE_URL
         tagged = {
             fake_pulumi.tag_url(t["tag"]): t["revision"] for t in self.world["live"] if t["tag"]
         }
-        release = self.world["outputs"]["release"]
-        images = {r["name"]: r["image"] for r in (release["stable"], release.get("candidate")) if r}
-        return httpx.Client(base_url=self.servers[images[tagged[url]]], timeout=10)
+        return httpx.Client(base_url=self._server_of(tagged[url]), timeout=10)
+
+    # --- the cluster's API server and its gateway -----------------------------------------
+    def _cluster(self, request: httpx.Request) -> httpx.Response:
+        path, namespace = request.url.path, SETTINGS.namespace
+        routes = f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/"
+        if path == f"{routes}fraud-scorer":
+            generation = len(self.world["calls"]) + 1  # a new one for each `pulumi up`
+            accepted = [
+                {"type": kind, "status": "True", "observedGeneration": generation}
+                for kind in ("Accepted", "ResolvedRefs")
+            ]
+            split = TrafficSplit.from_dict(self.world["live"])
+            return httpx.Response(200, json={
+                "metadata": {"name": "fraud-scorer", "namespace": namespace,
+                             "generation": generation},
+                "spec": {"rules": http_route.rules(split)},
+                "status": {"parents": [{"parentRef": {"name": "fraud-scorer"},
+                                        "conditions": accepted}]},
+            })  # fmt: skip
+        deployments = f"/apis/apps/v1/namespaces/{namespace}/deployments/"
+        if path.startswith(deployments):
+            name = path.removeprefix(deployments)
+            if name not in {t["revision"] for t in self.world["live"]}:
+                return httpx.Response(404, json={"kind": "Status", "reason": "NotFound"})
+            status = {"observedGeneration": 1, "readyReplicas": 1, "replicas": 1}
+            return httpx.Response(200, json={"metadata": {"generation": 1}, "status": status})
+        if (
+            path
+            == f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/gateways/fraud-scorer"
+        ):
+            status = {"addresses": [{"type": "IPAddress", "value": GATEWAY_ADDRESS}]}
+            return httpx.Response(200, json={"status": status})
+        return httpx.Response(404, json={"kind": "Status", "reason": "NotFound", "path": path})
+
+    def _gateway(self, request: httpx.Request) -> httpx.Response:
+        """Routes as the HTTPRoute says: a tagged request to its revision, others by weight."""
+        assert request.url.host == GATEWAY_ADDRESS
+        tag = request.headers.get(http_route.TAG_HEADER)
+        split = TrafficSplit.from_dict(self.world["live"])
+        revision = (
+            split.tagged(tag) if tag else max(split.targets, key=lambda t: t.percent).revision
+        )
+        if revision is None:
+            return httpx.Response(404, text="no route")
+        with httpx.Client(base_url=self._server_of(revision), timeout=10) as upstream:
+            answer = upstream.request(
+                request.method,
+                request.url.raw_path.decode(),
+                content=request.content,
+                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+            )
+        return httpx.Response(answer.status_code, content=answer.content, headers=answer.headers)
+
+    def serving(self) -> Serving:
+        if self.kind == "cloudrun":
+            admin = httpx.Client(transport=httpx.MockTransport(self._admin))
+            service = ServiceApi(admin, SETTINGS.project, SETTINGS.region, SETTINGS.service_name)
+            return CloudRunServing(service, self.client_for, SETTINGS.public)
+        cluster = ClusterApi(
+            CLUSTER, SETTINGS.namespace, None, transport=httpx.MockTransport(self._cluster)
+        )
+        gateway = httpx.MockTransport(self._gateway)
+        return KubernetesServing(
+            cluster,
+            SETTINGS.service_name,
+            SETTINGS.public,
+            lambda url: httpx.Client(base_url=url, transport=gateway),
+            clock=self.clock,
+            sleep=self.sleep,
+        )
 
     # --- Cloud Storage ----------------------------------------------------------------------
     def _storage(self, request: httpx.Request) -> httpx.Response:
@@ -250,18 +347,16 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
         client = httpx.Client(transport=httpx.MockTransport(self._storage))
         return StateObject(client, "my-ml-dev-dev-pulumi-state", "rollouts/fraud-scorer/state.json")
 
-    def platform(self) -> CloudRunPlatform:
-        admin = httpx.Client(transport=httpx.MockTransport(self._admin))
+    def platform(self) -> CloudPlatform:
         monitoring = httpx.Client(
             base_url=CLOUD_MONITORING_API.format(project=SETTINGS.project),
             transport=httpx.MockTransport(self._prometheus),
         )
-        return CloudRunPlatform(
+        return CloudPlatform(
             settings=SETTINGS,
             stack=self.stack(),
-            service=ServiceApi(admin, SETTINGS.project, SETTINGS.region, SETTINGS.service_name),
+            serving=self.serving(),
             windows=PrometheusWindows(monitoring, clock=self.clock),
-            client_for=self.client_for,
             switch=StorageObject(
                 httpx.Client(transport=httpx.MockTransport(self._storage)),
                 SETTINGS.model_bucket_name,

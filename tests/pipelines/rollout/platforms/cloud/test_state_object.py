@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from pipelines.rollout.platform import DeployError
-from pipelines.rollout.platforms.cloudrun.state_object import StateObject
+from pipelines.rollout.platforms.cloud.state_object import StateObject
 from pipelines.rollout.state import Decision, RolloutState
 
 NAME = "rollouts/fraud-scorer/rollout-state.json"

@@ -9,7 +9,7 @@ import pytest
 from environments.rollout_policy import load_policy
 from pipelines.rollout.gates import Verdict, combined, evaluate
 from pipelines.rollout.platform import MetricsError
-from pipelines.rollout.platforms.cloudrun.metrics import PrometheusWindows
+from pipelines.rollout.platforms.cloud.prometheus import PrometheusWindows
 
 NOW = 1_800_000_000.0
 LATENCY = {"0.01": 900.0, "0.05": 990.0, "+Inf": 1000.0}

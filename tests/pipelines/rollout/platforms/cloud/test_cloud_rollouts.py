@@ -1,7 +1,9 @@
-"""The local scenario table, run by the same controller against the Cloud Run platform.
+"""The local scenario table, run by the same controller against both cloud platforms: Cloud Run,
+and Kubernetes (GKE).
 
 Every boundary is fake (fake_cloud.py): the Pulumi CLI as a subprocess applying the program's
-own release logic, the Admin API, Cloud Monitoring's PromQL API and Cloud Storage. The dev
+own release logic, Cloud Run's Admin API or the cluster's API server and gateway, Cloud
+Monitoring's PromQL API and Cloud Storage. The dev
 environment's own policy decides (steps, bake, gates); time is a fake clock, so a rollout of
 several simulated minutes takes about a second.
 """
@@ -21,9 +23,10 @@ from pipelines.rollout.platform import DeployError
 from pipelines.rollout.report import write_report
 from pipelines.rollout.state import Decision, RolloutState
 from pipelines.server_process import ServerProcess, free_port, service_process
-from tests.pipelines.rollout.platforms.cloudrun import fake_pulumi
-from tests.pipelines.rollout.platforms.cloudrun.fake_cloud import (
+from tests.pipelines.rollout.platforms.cloud import fake_pulumi
+from tests.pipelines.rollout.platforms.cloud.fake_cloud import (
     NEVER_READY,
+    PLATFORMS,
     SETTINGS,
     STABLE_SHA,
     WRONG_SCORES,
@@ -58,9 +61,14 @@ def servers(
             process.stop()
 
 
-def cloud(tmp_path: Path, servers: dict[str, str], **behaviour: Profile) -> FakeCloud:
+@pytest.fixture(params=PLATFORMS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def cloud(tmp_path: Path, servers: dict[str, str], kind: str, **behaviour: Profile) -> FakeCloud:
     profiles = {HEALTHY: behaviour.get("candidate", Profile())}
-    return FakeCloud(tmp_path, profiles, {**servers, image(4): servers[HEALTHY]})
+    return FakeCloud(tmp_path, profiles, {**servers, image(4): servers[HEALTHY]}, kind)
 
 
 def roll_out(
@@ -88,23 +96,28 @@ def recorded_phase(fake: FakeCloud) -> str:
 
 
 def test_a_healthy_candidate_is_promoted_one_transition_per_step(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
     switches: list[dict[str, object]] = []
 
-    def read_switch(kind: str, state: RolloutState) -> None:
-        if kind == "check" and state.checks[-1].step_percent == 0:
+    def read_switch(event: str, state: RolloutState) -> None:
+        if event == "check" and state.checks[-1].step_percent == 0:
             switches.append(json.loads(fake.objects[SETTINGS.shadow_switch_name]))
 
     state = roll_out(fake, models, listener=read_switch)
     assert (state.phase, state.stable, state.candidate) == ("promoted", STABLE, CANDIDATE)
     assert fake.transitions() == ["deploy", "canary:10", "canary:50", "promote"]
-    # The shadow phase: the switch names the stable revision and the candidate's tagged URL,
-    # with the ID-token audience of a private service; these stable instances cannot mirror.
+    # The shadow phase: the switch names the stable revision and where its instances reach the
+    # candidate: its tagged URL with the ID-token audience of a private service on Cloud Run,
+    # its Service's cluster DNS name on Kubernetes. These stable instances cannot mirror.
     assert switches[0]["source"] == STABLE
-    assert switches[0]["url"] == fake_pulumi.tag_url(CANDIDATE_TAG)
-    assert switches[0]["audience"] == (None if SETTINGS.public else fake_pulumi.SERVICE_URL)
+    if kind == "cloudrun":
+        assert switches[0]["url"] == fake_pulumi.tag_url(CANDIDATE_TAG)
+        assert switches[0]["audience"] == (None if SETTINGS.public else fake_pulumi.SERVICE_URL)
+    else:
+        assert switches[0]["url"] == f"http://{CANDIDATE}.fraud-scorer.svc.cluster.local:80"
+        assert switches[0]["audience"] is None
     assert "shadow_skipped" in [d.action for d in state.decisions]
     assert SETTINGS.shadow_switch_name not in fake.objects, "deleted when the phase ended"
     assert live(fake) == stable_only(CANDIDATE)
@@ -132,10 +145,11 @@ def test_a_regression_is_rolled_back_to_stable_with_the_candidate_kept_tagged(
     tmp_path: Path,
     servers: dict[str, str],
     models: dict[str, Path],
+    kind: str,
     behaviour: Profile,
     failed_gate: str,
 ) -> None:
-    fake = cloud(tmp_path, servers, candidate=behaviour)
+    fake = cloud(tmp_path, servers, kind, candidate=behaviour)
     state = roll_out(fake, models)
     assert state.phase == "rolled_back"
     assert f"{failed_gate}:" in state.reason
@@ -146,27 +160,28 @@ def test_a_regression_is_rolled_back_to_stable_with_the_candidate_kept_tagged(
 
 
 def test_a_candidate_that_never_becomes_ready_gets_no_traffic(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
     """Cloud Run refuses the revision, `pulumi up` fails, the record never names it: putting
     the recorded release back (a plain up) is the rollback."""
-    fake = cloud(tmp_path, servers)
-    fake.fail("deploy", NEVER_READY)
+    fake = cloud(tmp_path, servers, kind)
+    fake.fail("deploy", NEVER_READY[kind])
     state = roll_out(fake, models)
     assert state.phase == "rolled_back"
     assert "failed to deploy" in state.reason
-    assert "is not ready and cannot serve traffic" in state.reason, "Cloud Run's own words"
+    words = {"cloudrun": "is not ready and cannot serve traffic", "kubernetes": "was not attained"}
+    assert words[kind] in state.reason, "the platform's own words"
     assert fake.transitions() == ["deploy", "reconcile"]
     assert live(fake) == stable_only(STABLE)
     assert recorded_phase(fake) == "stable", "the next deploy is not refused as in progress"
 
 
 def test_a_candidate_serving_another_model_is_rolled_back_before_any_user_traffic(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
     """The golden checks fail on the tagged URL; the split is that of the dark launch, yet the
     stack's phase moves to rolled_back, so the next deploy is not refused."""
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
     state = roll_out(fake, models, WRONG_MODEL)
     assert state.phase == "rolled_back"
     assert "golden predictions differ" in state.reason or "model sha256" in state.reason
@@ -176,12 +191,12 @@ def test_a_candidate_serving_another_model_is_rolled_back_before_any_user_traffi
 
 
 def test_a_killed_rollout_resumes_from_its_record_in_cloud_storage(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
 
-    def killed_at_fifty(kind: str, state: RolloutState) -> None:
-        if kind == "check" and state.candidate_percent == 50:
+    def killed_at_fifty(event: str, state: RolloutState) -> None:
+        if event == "check" and state.candidate_percent == 50:
             raise KeyboardInterrupt  # the CI job was cancelled
 
     with pytest.raises(KeyboardInterrupt):
@@ -196,9 +211,9 @@ def test_a_killed_rollout_resumes_from_its_record_in_cloud_storage(
 
 
 def test_a_metrics_backend_that_lags_makes_steps_wait(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
     fake.metrics_lag_s = 100.0  # more than the window reader tolerates (90 s)
     state = roll_out(fake, models)
     lagging = [c for c in state.checks if c.verdict == "INSUFFICIENT_DATA"]
@@ -210,9 +225,9 @@ def test_a_metrics_backend_that_lags_makes_steps_wait(
 
 @pytest.mark.parametrize("status", [429, 500, 403])
 def test_a_failing_metrics_api_rolls_back_with_its_reason(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], status: int
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str, status: int
 ) -> None:
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
     fake.monitoring_status = status
     state = roll_out(fake, models)
     assert state.phase == "rolled_back"
@@ -222,12 +237,12 @@ def test_a_failing_metrics_api_rolls_back_with_its_reason(
 
 
 def test_expired_credentials_mid_bake_roll_back_with_how_to_fix_them(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
 
-    def the_token_expires(kind: str, _state: RolloutState) -> None:
-        fake.credentials_expired = kind == "check" or fake.credentials_expired
+    def the_token_expires(event: str, _state: RolloutState) -> None:
+        fake.credentials_expired = event == "check" or fake.credentials_expired
 
     state = roll_out(fake, models, listener=the_token_expires)
     assert state.phase == "rolled_back"
@@ -236,9 +251,9 @@ def test_expired_credentials_mid_bake_roll_back_with_how_to_fix_them(
 
 
 def test_a_failed_transition_mid_rollout_rolls_back_and_keeps_the_report(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
     fake.fail("canary", "error: googleapi: Error 503: The service is currently unavailable.\n")
     state = roll_out(fake, models)
     assert state.phase == "rolled_back"
@@ -246,18 +261,19 @@ def test_a_failed_transition_mid_rollout_rolls_back_and_keeps_the_report(
     assert live(fake) == canary(STABLE, CANDIDATE, 0)
     write_report(state, [], tmp_path / "reports", fake.platform().links())
     text = (tmp_path / "reports" / f"{CANDIDATE}.md").read_text(encoding="utf-8")
-    assert "[dashboard](https://console.cloud.google.com/monitoring/dashboards/" in text
-    assert "[service](https://fraud-scorer-xyz-ew.a.run.app)" in text
+    if kind == "cloudrun":
+        assert "[dashboard](https://console.cloud.google.com/monitoring/dashboards/" in text
+        assert "[service](https://fraud-scorer-xyz-ew.a.run.app)" in text
 
 
 def test_traffic_changed_by_hand_stops_the_rollout_and_restores_stable(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
 
-    def someone_moves_traffic(kind: str, state: RolloutState) -> None:
+    def someone_moves_traffic(event: str, state: RolloutState) -> None:
         at_ten = [c for c in state.checks if c.step_percent == 10]
-        if kind == "check" and state.candidate_percent == 10 and len(at_ten) == 1:
+        if event == "check" and state.candidate_percent == 10 and len(at_ten) == 1:
             world = fake.world
             world["live"] = canary(STABLE, CANDIDATE, 30).as_dict()  # `gcloud run ...` by hand
             fake.save(world)
@@ -265,6 +281,9 @@ def test_traffic_changed_by_hand_stops_the_rollout_and_restores_stable(
     state = roll_out(fake, models, listener=someone_moves_traffic)
     assert state.phase == "rolled_back"
     assert "changed outside Pulumi" in state.reason
+    assert {"cloudrun": "Cloud Run serves", "kubernetes": "the cluster serves"}[
+        kind
+    ] in state.reason
     assert "30" in state.reason, "both splits are named"
     assert fake.transitions()[-2:] == ["canary:10", "rollback"], "no step built on the drift"
     assert live(fake) == canary(STABLE, CANDIDATE, 0)
@@ -272,9 +291,9 @@ def test_traffic_changed_by_hand_stops_the_rollout_and_restores_stable(
 
 
 def test_the_next_candidate_gets_the_next_name_and_a_rerun_of_a_finished_one_changes_nothing(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
-    fake = cloud(tmp_path, servers)
+    fake = cloud(tmp_path, servers, kind)
     assert roll_out(fake, models).phase == "promoted"
     again = roll_out(fake, models, image(4))
     assert (again.stable, again.candidate) == (CANDIDATE, "fraud-scorer-4444444-003")
@@ -284,11 +303,11 @@ def test_the_next_candidate_gets_the_next_name_and_a_rerun_of_a_finished_one_cha
 
 
 def test_what_was_rolled_back_is_not_released_again_by_a_rerun(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
     """A re-run of the deploy workflow for the same commit must not undo the rollback; a new
     image, or an explicit `--release-again`, may go out."""
-    fake = cloud(tmp_path, servers, candidate=Profile(error_rate=0.25))
+    fake = cloud(tmp_path, servers, kind, candidate=Profile(error_rate=0.25))
     assert roll_out(fake, models).phase == "rolled_back"
     sha = HEALTHY.rsplit(":", 1)[1][:40]
     with pytest.raises(
@@ -301,9 +320,9 @@ def test_what_was_rolled_back_is_not_released_again_by_a_rerun(
 
 
 def test_a_drill_releases_the_stable_image_with_errors_and_passes_when_rolled_back(
-    tmp_path: Path, servers: dict[str, str], models: dict[str, Path]
+    tmp_path: Path, servers: dict[str, str], models: dict[str, Path], kind: str
 ) -> None:
-    fake = FakeCloud(tmp_path, {}, {**servers, image(1): servers[HEALTHY]})  # v2 serves as v1
+    fake = FakeCloud(tmp_path, {}, {**servers, image(1): servers[HEALTHY]}, kind)  # v2 as v1
     platform = fake.platform()
     controller = Controller(
         platform, POLICY, fake.store(), "dev", clock=fake.clock, sleep=fake.sleep

@@ -24,6 +24,14 @@ def tag_url(tag: str) -> str:
 def outputs_of(release: dict[str, Any], split: list[dict[str, Any]]) -> dict[str, Any]:
     """The stack outputs the controller reads (infra/stack.py exports these and more)."""
     tagged = [target for target in split if target.get("tag")]
+    if os.environ.get("FAKE_PLATFORM") == "kubernetes":
+        return {
+            "release": release,
+            "platform": "kubernetes",
+            "cluster_endpoint": "https://34.1.2.3",
+            "cluster_ca_certificate": "",
+            "traffic": split,
+        }
     return {
         "release": release,
         "service_url": SERVICE_URL,
@@ -61,7 +69,7 @@ def up(world: dict[str, Any]) -> int:
     split = state.split().as_dict()
     world["live"] = split
     world["outputs"] = outputs_of(state.as_output(), split)
-    print("Updating (dev)\n    ~  gcp:cloudrunv2:Service app-service updated")
+    print("Updating (dev)\n    ~  app updated")
     print("Resources:\n    ~ 1 updated")
     return 0
 

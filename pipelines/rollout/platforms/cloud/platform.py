@@ -1,15 +1,17 @@
-"""The Cloud Run platform: the same controller, gates and reports against a real service.
+"""A cloud platform: the same controller, gates and reports against a real service, on Cloud Run
+or on Kubernetes.
 
 Pulumi is the only writer: every traffic change is one `pulumi up` transition of the stack
 (pulumi_stack.py), and the stack's `release` output is the record of what it declared. The
-Admin API says what Cloud Run serves now (service_api.py), and Cloud Monitoring's PromQL API
-what each revision counted (metrics.py). Forward moves refuse to build on a split someone
-changed by hand; a rollback always restores the recorded stable revision, whatever it finds.
+platform itself says what it serves now (a `Serving`: Cloud Run's Admin API, or the cluster's
+HTTPRoute), and a Prometheus API what each revision counted (prometheus.py). Forward moves refuse
+to build on a split someone changed by hand; a rollback always restores the recorded stable
+revision, whatever it finds.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -19,19 +21,18 @@ from environments.stack_settings import StackSettings
 from environments.traffic import CANDIDATE_TAG, TrafficSplit
 from pipelines.experiments.events import EventStore
 from pipelines.rollout.platform import Candidate, DeployError, Mark, Move
-from pipelines.rollout.platforms.cloudrun.metrics import PrometheusWindows
-from pipelines.rollout.platforms.cloudrun.pulumi_stack import PulumiStack
-from pipelines.rollout.platforms.cloudrun.release_record import RecordedRelease
-from pipelines.rollout.platforms.cloudrun.service_api import LiveService, ServiceApi, check_no_drift
-from pipelines.rollout.platforms.cloudrun.state_object import StorageObject
+from pipelines.rollout.platforms.cloud.prometheus import PrometheusWindows
+from pipelines.rollout.platforms.cloud.pulumi_stack import PulumiStack
+from pipelines.rollout.platforms.cloud.release_record import RecordedRelease
+from pipelines.rollout.platforms.cloud.state_object import StorageObject
 from pipelines.rollout.window import Snapshot
 from service.settings import Settings
 from service.shadow import ShadowSwitch
 
-# The collector's default RunMonitoring scrape interval (infra/cloud_run.py): a gate check more
-# often than this sees no new sample.
+# How often the metrics collector scrapes each revision (Cloud Run's sidecar and the GKE
+# PodMonitoring alike, infra/): a gate check more often than this sees no new sample.
 SCRAPE_INTERVAL_S = 30.0
-# Revisions on Cloud Run run with the service's default shadow settings (infra sets none).
+# Revisions run with the service's default shadow settings (infra sets none).
 _DEFAULTS = Settings.model_construct()
 SHADOW_SETTLE_S = _DEFAULTS.SHADOW_POLL_S + _DEFAULTS.SHADOW_TIMEOUT_MS / 1000
 PHASE_AFTER: dict[Action, Phase] = {
@@ -40,6 +41,47 @@ PHASE_AFTER: dict[Action, Phase] = {
     "promote": "promoted",
     "rollback": "rolled_back",
 }
+
+
+class TrafficDriftError(DeployError):
+    """The platform serves a split the stack did not record: someone changed traffic by hand."""
+
+
+class Serving(Protocol):
+    """What one platform serves now, read from the platform itself, and how to reach a revision."""
+
+    @property
+    def where(self) -> str:
+        """How messages name it: "Cloud Run", "the cluster"."""
+        ...
+
+    def split(self) -> TrafficSplit:
+        """The split in force now."""
+        ...
+
+    def is_ready(self, revision: str) -> bool:
+        """Whether the revision answers its readiness probe."""
+        ...
+
+    def tagged_client(self, tag: str) -> httpx.Client:
+        """A client whose requests reach only the revision carrying `tag`."""
+        ...
+
+    def mirror_target(self) -> tuple[str, str | None]:
+        """Where the stable revision's instances reach the candidate: a URL and, when that URL
+        needs an ID token, its audience."""
+        ...
+
+
+def check_no_drift(live: TrafficSplit, recorded: TrafficSplit, where: str) -> None:
+    """Refuse to act when the platform serves another split than the one the stack recorded."""
+    if live != recorded:
+        raise TrafficDriftError(
+            f"{where} serves {live.as_dict()} but the stack recorded {recorded.as_dict()}: "
+            "traffic was changed outside Pulumi. Put the recorded split back with a plain "
+            "`pulumi up` (no RELEASE_* inputs), or end the rollout with "
+            "`RELEASE_ACTION=rollback make up ENV=<environment>`"
+        )
 
 
 def _candidate_of(move: Move) -> str | None:
@@ -56,15 +98,13 @@ def _recorded_candidate(recorded: RecordedRelease) -> str | None:
 
 
 @dataclass
-class CloudRunPlatform:
-    """One environment's service. `client_for(url)` gives an HTTP client for one of the
-    service's URLs, with an ID token when the service is private."""
+class CloudPlatform:  # pylint: disable=too-many-instance-attributes  # one field per boundary
+    """One environment's service on Cloud Run or Kubernetes (`serving` says which)."""
 
     settings: StackSettings
     stack: PulumiStack
-    service: ServiceApi
+    serving: Serving
     windows: PrometheusWindows
-    client_for: Callable[[str, str], httpx.Client]  # (url, audience) -> client
     switch: StorageObject  # the shadow switch every instance polls (settings.shadow_switch)
     event_store: EventStore | None = None  # the environment's events dataset in BigQuery
     min_check_interval_seconds: float = SCRAPE_INTERVAL_S
@@ -102,13 +142,14 @@ class CloudRunPlatform:
         return Candidate(name, model_dir, image=image, git_sha=git_sha)
 
     def deploy(self, revision: Candidate) -> None:
-        """`pulumi up` returns once Cloud Run has the revision ready (or fails with its reason)."""
+        """`pulumi up` returns once the platform has the revision ready (or fails with its
+        reason: Cloud Run's, or Pulumi's wait for the Deployment's rollout)."""
         if not revision.image or not revision.git_sha:
-            raise DeployError(f"{revision.name}: a Cloud Run candidate needs its image and commit")
+            raise DeployError(f"{revision.name}: a cloud candidate needs its image and commit")
         recorded = self.recorded()
         if recorded.phase in IN_FLIGHT and _recorded_candidate(recorded) == revision.name:
             return  # an earlier run deployed it
-        check_no_drift(self.read_traffic(), recorded.split())
+        check_no_drift(self.read_traffic(), recorded.split(), self.serving.where)
         self.stack.transition(
             "deploy", image=revision.image, git_sha=revision.git_sha, faults=revision.env
         )
@@ -132,7 +173,7 @@ class CloudRunPlatform:
             else:  # its deploy never reached the record: put the recorded release back
                 self.stack.reconcile()
         else:
-            check_no_drift(live, recorded.split())
+            check_no_drift(live, recorded.split(), self.serving.where)
             candidate = _candidate_of(move) or ""
             percent = move.split.percent(candidate) if move.action == "canary" else None
             self.stack.transition(move.action, percent=percent)
@@ -147,15 +188,12 @@ class CloudRunPlatform:
         elif live == move.split:
             return
         raise DeployError(
-            f"after `pulumi up` ({move.action}) Cloud Run serves {live.as_dict()}, not "
-            f"{move.split.as_dict()}"
+            f"after `pulumi up` ({move.action}) {self.serving.where} serves {live.as_dict()}, "
+            f"not {move.split.as_dict()}"
         )
 
-    def _live(self) -> LiveService:
-        return self.service.live()
-
     def read_traffic(self) -> TrafficSplit:
-        return self._live().split
+        return self.serving.split()
 
     def mark(self, revision: str) -> Mark:
         return self.windows.mark(revision)
@@ -164,27 +202,12 @@ class CloudRunPlatform:
         return self.windows.window(revision, since)
 
     def is_ready(self, revision: str) -> bool:
-        """Asked of the revision's own tagged URL: only a tagged revision can be reached alone."""
-        live = self._live()
-        tag = next((t.tag for t in live.split.targets if t.revision == revision and t.tag), None)
-        url = live.tag_urls.get(tag or "")
-        if not url:
-            return False
-        try:
-            with self.client_for(url, live.url) as client:
-                return client.get("/readyz").status_code == 200
-        except httpx.HTTPError:
-            return False
+        return self.serving.is_ready(revision)
 
     def mirror(self, source: str, candidate: str, phase: ShadowPhase, until: float) -> None:
-        """The stable revision's instances call the candidate's tagged URL, with an ID token of
-        their own identity when the service is private (infra grants it run.invoker)."""
-        live = self._live()
-        url = live.tag_urls.get(CANDIDATE_TAG)
-        if not url:
-            raise DeployError(
-                f"Cloud Run reports no URL for the tag {CANDIDATE_TAG!r}: cannot mirror"
-            )
+        """The stable revision's instances call the candidate where the platform says they
+        can reach it, with an ID token of their own identity where that needs one."""
+        url, audience = self.serving.mirror_target()
         switch = ShadowSwitch(
             source=source,
             candidate=candidate,
@@ -192,7 +215,7 @@ class CloudRunPlatform:
             sample_rate=phase.sample_rate,
             max_logit_difference=phase.max_logit_difference,
             expires_at=until,
-            audience=None if self.settings.public else live.url,
+            audience=audience,
         )
         self.switch.write(switch.model_dump_json().encode())
 
@@ -200,10 +223,7 @@ class CloudRunPlatform:
         self.switch.delete()
 
     def tagged_client(self, tag: str) -> httpx.Client:
-        live = self._live()
-        if tag not in live.tag_urls:
-            raise DeployError(f"Cloud Run reports no URL for the tag {tag!r}: {live.tag_urls}")
-        return self.client_for(live.tag_urls[tag], live.url)
+        return self.serving.tagged_client(tag)
 
     def events(self) -> EventStore | None:
         return self.event_store

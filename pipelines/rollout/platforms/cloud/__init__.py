@@ -1,0 +1,2 @@
+"""What both cloud platforms share: Pulumi transitions, the release record, Prometheus
+windows, Google credentials and Cloud Storage."""
