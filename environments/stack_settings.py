@@ -57,6 +57,10 @@ IMAGE_BY_DIGEST = re.compile(
     r"^[a-z0-9-]+-docker\.pkg\.dev/[a-z][a-z0-9-]+/[^@\s]+@sha256:[0-9a-f]{64}$"
 )
 Platform = Literal["cloudrun", "kubernetes"]
+# The context `gcloud container clusters get-credentials` writes: gke_<project>_<location>_<name>.
+GKE_CONTEXT = re.compile(
+    r"^gke_(?P<project>[a-z][a-z0-9-]+)_(?P<location>[a-z0-9-]+)_(?P<name>[a-z0-9-]+)$"
+)
 # Google's Gateway classes for GKE: an external managed load balancer for a public service, an
 # internal regional one (reachable from the VPC only) otherwise.
 PUBLIC_GATEWAY_CLASS = "gke-l7-global-external-managed"
@@ -193,6 +197,15 @@ class StackSettings(BaseModel):
             raise ValueError("jobCommand is empty: say what the retraining job runs")
         if self.experiment_name:
             self._check_experiment()
+        if self.kubernetes_cluster == "kubeconfig" and not GKE_CONTEXT.match(
+            self.kubernetes_context
+        ):
+            raise ValueError(
+                f"kubernetesContext {self.kubernetes_context!r} must name an existing GKE "
+                "cluster's context as `gcloud container clusters get-credentials` writes it, "
+                "gke_<project>_<location>_<cluster>: the workflows fetch that cluster's "
+                "credentials by it (.github/actions/cluster-credentials)"
+            )
         if self.platform == "kubernetes" and self.secret_env:
             raise ValueError(
                 "secretEnv is set but platform is kubernetes, where Secret Manager secrets are not "
@@ -245,6 +258,14 @@ class StackSettings(BaseModel):
         if self.kubernetes_gateway_class:
             return self.kubernetes_gateway_class
         return PUBLIC_GATEWAY_CLASS if self.public else INTERNAL_GATEWAY_CLASS
+
+    @property
+    def existing_cluster(self) -> dict[str, str] | None:
+        """project, location and name of the existing GKE cluster (kubeconfig), else None."""
+        match = GKE_CONTEXT.match(self.kubernetes_context)
+        if self.kubernetes_cluster != "kubeconfig" or not match:
+            return None
+        return match.groupdict()
 
     @property
     def cluster_name(self) -> str:

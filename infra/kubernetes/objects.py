@@ -81,7 +81,12 @@ def _container(revision: Revision) -> dict[str, Any]:
         "name": "app",
         "image": revision.image,
         "ports": [{"name": "http", "containerPort": spec.port or CONTAINER_PORT}],
-        "env": [{"name": name, "value": value} for name, value in sorted(spec.env.items())],
+        # Cloud Run tells a revision its name in K_REVISION; here the Deployment does. The
+        # service labels its metrics and events with it, which the rollout gates select on.
+        "env": [
+            {"name": name, "value": value}
+            for name, value in sorted({**spec.env, "K_REVISION": revision.name}.items())
+        ],
         # Requests equal to limits: Autopilot bills requests, and a pod gets what it may use.
         "resources": {"requests": resources, "limits": resources},
         "startupProbe": _probe(spec.startup_probe),

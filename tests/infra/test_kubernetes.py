@@ -11,6 +11,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from environments.__main__ import main as environments_main
 from environments.http_route import TAG_HEADER, split_of
 from environments.stack_settings import ConfigError, load_file, parse
 from environments.traffic import CANDIDATE_TAG
@@ -33,6 +34,7 @@ GATEWAY_SCHEMAS = json.loads(
     (Path(__file__).parent / "schemas" / "gateway-api-v1.2.1.json").read_text(encoding="utf-8")
 )["schemas"]
 PREFIX = "cloudrun-ml-rollouts"
+SHARED = "gke_my-ml-shared_europe-west1_shared"  # an existing cluster's context
 CORE = ("Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget")
 PER_REVISION = {
     "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "PodMonitoring",
@@ -177,6 +179,7 @@ def test_pods_are_probed_sized_pinned_and_unprivileged(state: str) -> None:
         assert pod["serviceAccountName"] == "fraud-scorer"
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["SERVICE_NAME"] == "fraud-scorer"
+        assert env["K_REVISION"] == deployment["metadata"]["name"], "metrics carry the revision"
         assert env["GIT_SHA"] == deployment["spec"]["template"]["metadata"]["labels"]["git-sha"]
 
 
@@ -257,18 +260,18 @@ def test_an_existing_cluster_comes_from_the_kubeconfig_context(
     kubeconfig = {
         "current-context": "other",
         "contexts": [{"name": "other", "context": {"cluster": "a"}},
-                     {"name": "gke-prod", "context": {"cluster": "b"}}],
+                     {"name": SHARED, "context": {"cluster": "b"}}],
         "clusters": [cluster("a", "QQ=="), cluster("b", "Qg==")],
     }  # fmt: skip
     path = tmp_path / "config"
     path.write_text(json.dumps(kubeconfig), encoding="utf-8")
     monkeypatch.setenv("KUBECONFIG", f"{path}:/nowhere")
     assert kubeconfig_path() == path
-    config = kube_config(kubernetesCluster="kubeconfig", kubernetesContext="gke-prod")
+    config = kube_config(kubernetesCluster="kubeconfig", kubernetesContext=SHARED)
     run = run_program(lambda: deploy(release_env("deploy", 1)), "dev", config)
     assert not run.mocks.of_type("gcp:container/cluster:Cluster")
     provider = run.mocks.one("pulumi:providers:kubernetes").inputs
-    assert provider["context"] == "gke-prod"
+    assert provider["context"] == SHARED
     assert json.loads(unsecret(provider["kubeconfig"])) == kubeconfig
     assert (run.outputs["cluster_endpoint"], run.outputs["cluster_ca_certificate"]) == (
         "https://b",
@@ -276,7 +279,7 @@ def test_an_existing_cluster_comes_from_the_kubeconfig_context(
     )
     assert context_cluster(kubeconfig, "") == ("https://a", "QQ==")
     with pytest.raises(
-        ConfigError, match=r"no context 'missing' \(it has \['gke-prod', 'other'\]\)"
+        ConfigError, match=rf"no context 'missing' \(it has \['{SHARED}', 'other'\]\)"
     ):
         context_cluster(kubeconfig, "missing")
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
@@ -284,16 +287,19 @@ def test_an_existing_cluster_comes_from_the_kubeconfig_context(
         run_program(lambda: deploy(release_env("deploy", 1)), "dev", config)
 
 
+def environment_values() -> dict[str, Any]:
+    """The dev stack file's values on Kubernetes, as `parse` takes them."""
+    values = {k[len(PREFIX) + 1 :]: v for k, v in kube_config().items() if k.startswith(PREFIX)}
+    return {
+        key: json.loads(value)
+        if value.startswith(("[", "{")) or value in {"true", "false"}
+        else value
+        for key, value in values.items()
+    }
+
+
 def test_secrets_and_the_gateway_class_follow_the_platform() -> None:
-    values = {
-        key[len(PREFIX) + 1 :]: value
-        for key, value in kube_config().items()
-        if key.startswith(PREFIX)
-    }
-    parsed = {
-        k: json.loads(v) if v.startswith(("[", "{")) or v in {"true", "false"} else v
-        for k, v in values.items()
-    }
+    parsed = environment_values()
     settings = parse("dev", "my-ml-dev", "europe-west1", parsed)
     assert settings.gateway_class_name == "gke-l7-global-external-managed", "dev is public"
     assert settings.model_copy(update={"public": False}).gateway_class_name == "gke-l7-rilb"
@@ -302,3 +308,19 @@ def test_secrets_and_the_gateway_class_follow_the_platform() -> None:
     assert 'resource.type="cloud_run_revision"' in sink_filter(load_file("dev"))
     with pytest.raises(ConfigError, match="secretEnv is set but platform is kubernetes"):
         parse("dev", "my-ml-dev", "europe-west1", parsed | {"secretEnv": ["K=fraud-scorer-k"]})
+
+
+def test_the_workflows_learn_the_existing_cluster_from_the_environment_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    values = {"platform": "kubernetes", "kubernetes_cluster": "kubeconfig"}
+    settings = load_file("dev").model_copy(update=values | {"kubernetes_context": SHARED})
+    assert settings.existing_cluster == {
+        "project": "my-ml-shared", "location": "europe-west1", "name": "shared"
+    }  # fmt: skip
+    assert load_file("dev").existing_cluster is None
+    wrong = {"kubernetesCluster": "kubeconfig", "kubernetesContext": "kind-x"}
+    with pytest.raises(ConfigError, match="must name an existing GKE cluster's context"):
+        parse("dev", "my-ml-dev", "europe-west1", environment_values() | wrong)
+    assert environments_main(["gke-cluster", "dev"]) == 0
+    assert capsys.readouterr().out == "", "a Cloud Run environment fetches no cluster"
