@@ -26,9 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.fact == "secrets-provider":
         print(settings.secrets_provider)
     elif settings.platform == "kubernetes" and (cluster := settings.existing_cluster):
-        print(
-            f"project={cluster['project']}\nlocation={cluster['location']}\ncluster={cluster['name']}"
-        )
+        for key in ("project", "location"):
+            print(f"{key}={cluster[key]}")
+        print(f"cluster={cluster['name']}")
     return 0
 
 
