@@ -11,6 +11,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from environments import __main__ as environments_cli
 from environments.__main__ import main as environments_main
 from environments.http_route import TAG_HEADER, split_of
 from environments.stack_settings import ConfigError, load_file, parse
@@ -311,7 +312,7 @@ def test_secrets_and_the_gateway_class_follow_the_platform() -> None:
 
 
 def test_the_workflows_learn_the_existing_cluster_from_the_environment_file(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     values = {"platform": "kubernetes", "kubernetes_cluster": "kubeconfig"}
     settings = load_file("dev").model_copy(update=values | {"kubernetes_context": SHARED})
@@ -324,3 +325,8 @@ def test_the_workflows_learn_the_existing_cluster_from_the_environment_file(
         parse("dev", "my-ml-dev", "europe-west1", environment_values() | wrong)
     assert environments_main(["gke-cluster", "dev"]) == 0
     assert capsys.readouterr().out == "", "a Cloud Run environment fetches no cluster"
+    monkeypatch.setattr(environments_cli, "load_file", lambda _: settings)
+    assert environments_main(["gke-cluster", "dev"]) == 0
+    assert (
+        capsys.readouterr().out == "project=my-ml-shared\nlocation=europe-west1\ncluster=shared\n"
+    )
