@@ -68,7 +68,7 @@ drift: pulumi-cli $(UV)  ## does ENV's cloud still match its stack? a refreshed 
 up: pulumi-cli $(UV)  ## apply ENV's stack with the policy pack; RELEASE_* variables ask for a release step
 	$(SELECT_STACK) && $(RUN) pulumi up --stack $(ENV) --policy-pack infra/policy --yes
 
-rollout: pulumi-cli $(UV)  ## gated canary on Cloud Run in ENV of IMAGE (by digest), built from GIT_SHA with MODEL baked in
+rollout: pulumi-cli $(UV)  ## gated canary (Cloud Run or GKE) in ENV of IMAGE (by digest), built from GIT_SHA with MODEL baked in
 	$(RUN) python -m pipelines rollout --environment $(ENV) --image "$(IMAGE)" --git-sha "$(GIT_SHA)" --model "$(MODEL)" $(if $(filter true,$(RELEASE_AGAIN)),--release-again)
 
 drill: pulumi-cli $(UV)  ## rollback drill in ENV (dev): its stable image again, ERROR_RATE of predictions failing; fails unless rolled back in time
