@@ -13,6 +13,7 @@ import httpx
 from environments.traffic import Target, TrafficError, TrafficSplit
 from pipelines.rollout.platform import DeployError
 from pipelines.rollout.platforms.cloud.platform import TrafficDriftError
+from pipelines.rollout.platforms.cloud.rest import read_json
 
 RUN_API = "https://run.googleapis.com/v2"
 BY_REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
@@ -63,13 +64,4 @@ class ServiceApi:
         return f"projects/{self.project}/locations/{self.region}/services/{self.service}"
 
     def live(self) -> LiveService:
-        try:
-            response = self.http.get(f"{RUN_API}/{self.name}")
-        except httpx.HTTPError as error:
-            raise DeployError(f"the Cloud Run API did not answer: {error!r}") from error
-        if response.status_code != 200:
-            raise DeployError(
-                f"the Cloud Run API answered {response.status_code} for {self.name}: "
-                f"{response.text[:300]}"
-            )
-        return _live(response.json())
+        return _live(read_json(self.http, f"{RUN_API}/{self.name}", "the Cloud Run API"))

@@ -16,6 +16,7 @@ import httpx
 from environments.http_route import RouteError, split_of
 from environments.traffic import TrafficSplit
 from pipelines.rollout.platform import DeployError
+from pipelines.rollout.platforms.cloud.rest import read_json
 
 ROUTES = "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{name}"
 GATEWAYS = "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/gateways/{name}"
@@ -84,18 +85,12 @@ class ClusterApi:
         )
 
     def _get(self, template: str, name: str) -> dict[str, Any]:
-        path = template.format(namespace=self.namespace, name=name)
-        try:
-            with self.client() as http:
-                response = http.get(path)
-        except httpx.HTTPError as error:
-            raise DeployError(f"the cluster's API server did not answer: {error!r}") from error
-        if response.status_code != 200:
-            raise DeployError(
-                f"the cluster's API server answered {response.status_code} for {path}: "
-                f"{response.text[:300]}"
+        with self.client() as http:
+            return read_json(
+                http,
+                template.format(namespace=self.namespace, name=name),
+                "the cluster's API server",
             )
-        return response.json()
 
     def route(self, name: str) -> LiveRoute:
         route = self._get(ROUTES, name)

@@ -51,7 +51,10 @@ def test_traffic_on_latest_is_drift_outside_pulumi() -> None:
 
 
 def test_an_api_error_names_the_service_and_the_answer() -> None:
-    with pytest.raises(DeployError, match=r"403 for projects/my-ml-dev/.*PERMISSION_DENIED"):
+    with pytest.raises(
+        DeployError,
+        match=r"403 for https://run.googleapis.com/v2/projects/my-ml-dev/.*PERMISSION_DENIED",
+    ):
         api(403, {"error": {"status": "PERMISSION_DENIED"}}).live()
 
 

@@ -11,6 +11,7 @@ from environments.traffic import canary, stable_only
 from pipelines.rollout.platform import DeployError
 from pipelines.rollout.platforms.kubernetes.cluster_api import ClusterApi
 from pipelines.rollout.platforms.kubernetes.serving import KubernetesServing
+from tests.pipelines.rollout.test_controller import FakeClock
 
 API = "https://34.1.2.3"
 ROUTE = "/apis/gateway.networking.k8s.io/v1/namespaces/fraud-scorer/httproutes/fraud-scorer"
@@ -33,17 +34,6 @@ def route(
         "spec": {"rules": rules(split)},
         "status": {"parents": [{"parentRef": {"name": "fraud-scorer"}, "conditions": conditions}]},
     }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def serving(
@@ -80,7 +70,7 @@ def test_a_generation_the_gateway_has_not_seen_is_waited_for() -> None:
     )
     live, clock = serving(by_path({ROUTE: lambda: next(answers)}))
     assert live.split() == canary("v1", "v2", 10)
-    assert clock.now == 4.0, "polled every 2 s until the gateway caught up"
+    assert clock.now == 1_004.0, "polled every 2 s until the gateway caught up"
 
 
 @pytest.mark.parametrize(
@@ -100,7 +90,7 @@ def test_a_route_never_accepted_is_an_error_after_the_timeout(
         match=f"has not accepted the HTTPRoute fraud-scorer/fraud-scorer in 120 s: {why}",
     ):
         live.split()
-    assert clock.now >= 120
+    assert clock.now >= 1_120
 
 
 def test_a_route_edited_by_hand_is_named_with_how_to_put_it_back() -> None:
