@@ -330,3 +330,28 @@ def test_the_workflows_learn_the_existing_cluster_from_the_environment_file(
     assert (
         capsys.readouterr().out == "project=my-ml-shared\nlocation=europe-west1\ncluster=shared\n"
     )
+
+
+def test_a_teams_own_prometheus_and_a_private_gateway_change_only_what_they_should() -> None:
+    config = kube_config("prod", kubernetesPrometheusUrl="https://prometheus.example.internal")
+    run = run_program(lambda: deploy(release_env("deploy", 1)), "prod", config)
+    assert not of_kind(run, "PodMonitoring"), "that Prometheus discovers the pods itself"
+    (deployment,) = of_kind(run, "Deployment")
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"
+    }  # fmt: skip
+    (gateway,) = of_kind(run, "Gateway")
+    assert gateway["spec"]["gatewayClassName"] == "gke-l7-rilb", "prod is not public"
+    (scaler,) = of_kind(run, "HorizontalPodAutoscaler")
+    settings = load_file("prod")
+    assert (scaler["spec"]["minReplicas"], scaler["spec"]["maxReplicas"]) == (
+        settings.min_instances,
+        settings.max_instances,
+    )
+    custom = kube_config("prod", kubernetesGatewayClass="istio", kubernetesNamespace="scoring")
+    run = run_program(lambda: deploy(release_env("deploy", 1)), "prod", custom)
+    (gateway,) = of_kind(run, "Gateway")
+    assert gateway["spec"]["gatewayClassName"] == "istio"
+    assert not of_kind(run, "HealthCheckPolicy"), "a GKE policy only for GKE's own gateways"
+    assert {m["metadata"].get("namespace") for m in manifests(run)} == {"scoring", None}

@@ -1,5 +1,6 @@
 """Per-revision metrics windows from a Prometheus-compatible HTTP API: Cloud Monitoring's
-(Managed Service for Prometheus) for Cloud Run, or any Prometheus.
+(Managed Service for Prometheus, fed by the Cloud Run sidecar or a GKE PodMonitoring), or any
+Prometheus (kubernetesPrometheusUrl).
 
 A window is how much each counter grew between the start of a canary step and now, summed over
 the revision's instances. PromQL's `increase()` follows instances that restart or scale out,
@@ -11,7 +12,8 @@ The service labels its gate metrics with its own revision name (service/metrics.
 queries select `revision="..."` whatever labels the collector adds. Its default config adds
 `revision_name`, `service_name`, `configuration_name` and `instanceId`, and protects only
 project_id, location, cluster, namespace, job and instance from relabelling, so `revision`
-passes through (GoogleCloudPlatform/run-gmp-sidecar, confgenerator/config.go).
+passes through (GoogleCloudPlatform/run-gmp-sidecar, confgenerator/config.go). On GKE the same
+label comes from K_REVISION, which the Deployment sets (infra/kubernetes/objects.py).
 API: https://cloud.google.com/stackdriver/docs/managed-prometheus/query-api-ui
 """
 
@@ -65,7 +67,7 @@ class PrometheusWindows:
 
     def window(self, revision: str, since: Mark) -> Snapshot | None:
         if not REVISION_NAME.match(revision):
-            raise ValueError(f"{revision!r} is not a Cloud Run revision name")
+            raise ValueError(f"{revision!r} is not a revision name (<service>-<sha7>-<sequence>)")
         if not isinstance(since, float | int):
             raise TypeError(f"a Prometheus window starts at a time, not {since!r}")
         end = self.clock()

@@ -109,7 +109,7 @@ def test_an_api_refusal_is_a_metrics_error_naming_the_reason() -> None:
 
 
 def test_only_revision_names_reach_a_query() -> None:
-    with pytest.raises(ValueError, match="not a Cloud Run revision name"):
+    with pytest.raises(ValueError, match="is not a revision name"):
         windows(FakePrometheusApi()).window('x"}) or vector(1', NOW - 60)
 
 
