@@ -339,8 +339,10 @@ def test_a_teams_own_prometheus_and_a_private_gateway_change_only_what_they_shou
     (deployment,) = of_kind(run, "Deployment")
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations == {
-        "prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"
-    }  # fmt: skip
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8080",
+        "prometheus.io/path": "/metrics",
+    }
     (gateway,) = of_kind(run, "Gateway")
     assert gateway["spec"]["gatewayClassName"] == "gke-l7-rilb", "prod is not public"
     (scaler,) = of_kind(run, "HorizontalPodAutoscaler")
