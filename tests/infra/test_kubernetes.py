@@ -31,9 +31,12 @@ from tests.infra.test_stack import REV1, REV2, STATES, release_env
 
 # The oldest Kubernetes minor version GKE's regular channel still runs.
 KUBERNETES_VERSION = "1.30"
-GATEWAY_SCHEMAS = json.loads(
-    (Path(__file__).parent / "schemas" / "gateway-api-v1.2.1.json").read_text(encoding="utf-8")
-)["schemas"]
+# The custom resources' own schemas, from their projects' CRDs at a release (each file names it).
+CRD_SCHEMAS = {
+    kind: schema
+    for path in sorted((Path(__file__).parent / "schemas").glob("*.json"))
+    for kind, schema in json.loads(path.read_text(encoding="utf-8"))["schemas"].items()
+}
 PREFIX = "cloudrun-ml-rollouts"
 SHARED = "gke_my-ml-shared_europe-west1_shared"  # an existing cluster's context
 CORE = ("Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget")
@@ -186,25 +189,25 @@ def test_pods_are_probed_sized_pinned_and_unprivileged(state: str) -> None:
 
 def validate(manifest: dict[str, Any]) -> None:
     kind = manifest["kind"]
-    if kind in GATEWAY_SCHEMAS:
-        jsonschema.validate(manifest, GATEWAY_SCHEMAS[kind])
+    if kind in CRD_SCHEMAS:
+        jsonschema.validate(manifest, CRD_SCHEMAS[kind])
     else:
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
 
 @pytest.mark.parametrize("state", list(STATES))
 def test_every_object_is_valid_for_the_cluster(state: str) -> None:
-    """Core kinds against Kubernetes' own OpenAPI schema (strict: no unknown field), the
-    Gateway and the route against the Gateway API's CRD schema. PodMonitoring and
-    HealthCheckPolicy are Google's CRDs, whose schemas no package ships: checked by shape above."""
+    """Core kinds against Kubernetes' own OpenAPI schema (strict: no unknown field); the Gateway
+    and the route against the Gateway API's CRD schema, PodMonitoring against Managed Service
+    for Prometheus's. HealthCheckPolicy is GKE's own CRD, whose schema is not published with
+    source: checked by shape in the tests above."""
     run = kube_state_after(state)
     validated = set()
     for manifest in manifests(run):
-        if manifest["kind"] in {"PodMonitoring", "HealthCheckPolicy"}:
-            continue
-        validate(manifest)
-        validated.add(manifest["kind"])
-    assert validated >= {*CORE, "Gateway", "HTTPRoute"}
+        if manifest["kind"] != "HealthCheckPolicy":
+            validate(manifest)
+            validated.add(manifest["kind"])
+    assert validated >= {*CORE, "HorizontalPodAutoscaler", "Gateway", "HTTPRoute", "PodMonitoring"}
 
 
 def test_the_validation_would_catch_a_broken_object() -> None:
@@ -213,6 +216,10 @@ def test_the_validation_would_catch_a_broken_object() -> None:
     route["spec"]["rules"][-1]["backendRefs"][0]["weight"] = 1_000_001  # over the CRD's maximum
     with pytest.raises(jsonschema.ValidationError, match="1000001"):
         validate(route)
+    (monitoring, *_) = of_kind(run, "PodMonitoring")
+    monitoring["spec"]["endpoints"][0]["port"] = ["http"]  # a name or a number, never a list
+    with pytest.raises(jsonschema.ValidationError, match="http"):
+        validate(monitoring)
     deployment = of_kind(run, "Deployment")[0]
     deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["httpGet"]["paht"] = "/"
     with pytest.raises(kubernetes_validate.ValidationError, match="paht"):
