@@ -7,7 +7,12 @@ pass. The GitHub-side check (`oidc.py`) does that from inside the job.
 
 import httpx
 
-from infra.bootstrap.deployers import DEPLOYER_ROLES, PREVIEWER_ROLES, secret_role_id
+from infra.bootstrap.deployers import (
+    DEPLOYER_ROLES,
+    KUBERNETES_DEPLOYER_ROLES,
+    PREVIEWER_ROLES,
+    secret_role_id,
+)
 from infra.bootstrap.trust import attribute_condition, principal_set
 from infra.preflight.expectation import Expectation, Finding, error_text
 
@@ -78,7 +83,13 @@ def expected_roles(expected: Expectation) -> tuple[str, ...]:
     if expected.role == "previewer":
         return PREVIEWER_ROLES
     secret_role = secret_role_id(expected.service_name, expected.environment)
-    return (*DEPLOYER_ROLES, CONDITIONAL_ROLE, f"projects/{expected.project}/roles/{secret_role}")
+    kubernetes = KUBERNETES_DEPLOYER_ROLES if expected.platform == "kubernetes" else ()
+    return (
+        *DEPLOYER_ROLES,
+        *kubernetes,
+        CONDITIONAL_ROLE,
+        f"projects/{expected.project}/roles/{secret_role}",
+    )
 
 
 def check_roles(client: httpx.Client, expected: Expectation) -> Finding:

@@ -37,6 +37,7 @@ class Expectation:
     service_account: str
     project: str
     service_name: str = "fraud-scorer"
+    platform: str = "cloudrun"  # the environment file's; a Kubernetes deployer holds one role more
     role: Role = "deployer"
     backend_url: str = ""
 
@@ -74,6 +75,7 @@ def expectation_for(
     key = BOOTSTRAP_PROJECT
     projects = dict(entry.split("=", 1) for entry in config[f"{key}:environmentProjects"])
     suffix = "_PROD" if environment == "prod" and role == "deployer" else ""
+    stack = load_file(environment, ENVIRONMENTS_DIR)
     return Expectation(
         environment=environment,
         repository=config[f"{key}:githubRepository"],
@@ -81,7 +83,8 @@ def expectation_for(
         provider=environ.get(f"GCP_WORKLOAD_IDENTITY_PROVIDER{suffix}", ""),
         service_account=environ.get(f"GCP_{role.upper()}_{environment.upper()}", ""),
         project=projects[environment],
-        service_name=load_file(environment, ENVIRONMENTS_DIR).service_name,
+        service_name=stack.service_name,
+        platform=stack.platform,
         role=role,
         backend_url=environ.get(f"PULUMI_BACKEND_URL_{environment.upper()}", ""),
     )

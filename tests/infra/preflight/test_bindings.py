@@ -1,5 +1,6 @@
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -94,3 +95,11 @@ def test_missing_expected_roles_are_listed() -> None:
     assert "roles/resourcemanager.projectIamAdmin" in detail
     assert "projects/my-ml-prod/roles/fraud_scorer_prod_secret_iam" in detail
     assert "roles/run.admin," not in detail
+
+
+def test_a_kubernetes_deployer_is_also_expected_to_hold_its_cluster_role() -> None:
+    on_kubernetes = replace(EXPECTED, platform="kubernetes")
+    assert "roles/container.developer" in expected_roles(on_kubernetes)
+    assert "roles/container.developer" not in expected_roles(EXPECTED)
+    previewer = replace(on_kubernetes, role="previewer")
+    assert "roles/container.developer" not in expected_roles(previewer), "viewer reads clusters"
