@@ -1,8 +1,10 @@
 """Alerts, an uptime check and a dashboard for the service, with thresholds from the stack's SLOs.
 
 The alert thresholds are the rollout gates' SLOs (`sloMaxErrorRate`, `sloMaxP99Ms`), so a canary
-and an alert judge the service by the same numbers. Queries are PromQL over Cloud Run's built-in
-metrics (run.googleapis.com/request_count and request_latencies), which need no exporter.
+and an alert judge the service by the same numbers. Queries are PromQL: on Cloud Run over its
+built-in metrics (run.googleapis.com/request_count and request_latencies), which need no
+exporter; on Kubernetes over the service's own, which Managed Service for Prometheus scrapes
+from the pods (the PodMonitoring of infra/kubernetes/objects.py), probes left out.
 With the monitoring job on, two more: a signal it raised (drift, low confidence, lost
 performance, judged by the `monitor*` thresholds of the environment file), and the job falling
 silent; both reach the same channels.
@@ -20,6 +22,8 @@ from environments.stack_settings import StackSettings
 from infra.revision import LIVENESS_PATH
 
 WINDOW = "5m"
+# What the kubelet and the collector ask the pods, which users never do.
+PROBE_ROUTES = "/readyz|/healthz|/metrics"
 # The monitoring job writes once a run (daily by default): a point stands until the next one.
 MODEL_LOOKBACK = "2d"
 MONITORING_AGENT_DOMAIN = "gcp-sa-monitoring-notification.iam.gserviceaccount.com"
@@ -28,30 +32,66 @@ PromQLCondition = monitoring.AlertPolicyConditionConditionPrometheusQueryLanguag
 
 @dataclass(frozen=True)
 class MonitoringArgs:
-    """The environment (its SLOs and alert e-mails) and the service to watch."""
+    """The environment (its SLOs and alert e-mails) and the service to watch; a Cloud Run
+    service also gets an uptime check on its URL."""
 
     settings: StackSettings
     service_name: pulumi.Input[str]
-    service_url: pulumi.Input[str]
+    service_url: pulumi.Input[str] | None = None
 
 
-def _selector(settings: StackSettings, extra: str = "") -> str:
-    labels = f'monitored_resource="cloud_run_revision",service_name="{settings.service_name}"'
-    return "{" + labels + extra + "}"
+@dataclass(frozen=True)
+class RequestMetrics:
+    """Where one platform counts the service's requests, in PromQL."""
+
+    requests: str  # a counter of requests
+    latency: str  # its latency histogram's buckets
+    five_xx: str  # the label matcher of a 5xx answer
+    to_ms: str  # what turns a latency quantile into milliseconds
+    revision: str  # the label that names a revision
+    instances: str  # instances serving, per revision
+
+
+def request_metrics(settings: StackSettings) -> RequestMetrics:
+    if settings.platform == "cloudrun":
+        labels = f'monitored_resource="cloud_run_revision",service_name="{settings.service_name}"'
+        return RequestMetrics(
+            requests=f"run_googleapis_com:request_count{{{labels}}}",
+            latency=f"run_googleapis_com:request_latencies_bucket{{{labels}}}",
+            five_xx=',response_code_class="5xx"',
+            to_ms="",
+            revision="revision_name",
+            instances="sum by (revision_name) "
+            f"(run_googleapis_com:container_instance_count{{{labels}}})",
+        )
+    labels = f'namespace="{settings.namespace}",route!~"{PROBE_ROUTES}"'
+    return RequestMetrics(
+        requests=f"http_requests_total{{{labels}}}",
+        latency=f"http_request_duration_seconds_bucket{{{labels}}}",
+        five_xx=',status=~"5.."',
+        to_ms=" * 1000",
+        revision="revision",
+        instances=f'count by (revision) (up{{namespace="{settings.namespace}"}})',
+    )
+
+
+def _with(series: str, extra: str) -> str:
+    """`metric{labels}` with more label matchers."""
+    return series[:-1] + extra + "}"
 
 
 def error_ratio_query(settings: StackSettings) -> str:
     """Share of requests answered 5xx over the window, across all revisions."""
-    five_xx = _selector(settings, ',response_code_class="5xx"')
-    errors = f"run_googleapis_com:request_count{five_xx}"
-    total = f"run_googleapis_com:request_count{_selector(settings)}"
-    return f"sum(rate({errors}[{WINDOW}])) / sum(rate({total}[{WINDOW}]))"
+    metrics = request_metrics(settings)
+    errors = _with(metrics.requests, metrics.five_xx)
+    return f"sum(rate({errors}[{WINDOW}])) / sum(rate({metrics.requests}[{WINDOW}]))"
 
 
 def p99_query(settings: StackSettings, by: str = "") -> str:
     """p99 request latency in milliseconds over the window."""
-    buckets = f"run_googleapis_com:request_latencies_bucket{_selector(settings)}"
-    return f"histogram_quantile(0.99, sum by (le{by}) (rate({buckets}[{WINDOW}])))"
+    metrics = request_metrics(settings)
+    quantile = f"sum by (le{by}) (rate({metrics.latency}[{WINDOW}]))"
+    return f"histogram_quantile(0.99, {quantile}){metrics.to_ms}"
 
 
 def model_signal_query(settings: StackSettings) -> str:
@@ -139,17 +179,13 @@ def xy_chart(query: str) -> dict[str, Any]:
 
 def dashboard_json(settings: StackSettings) -> str:
     """Traffic, errors and latency per revision: a canary is visible next to stable at a glance."""
-    requests = f"run_googleapis_com:request_count{_selector(settings)}"
-    instances = f"run_googleapis_com:container_instance_count{_selector(settings)}"
-    per_revision = f"sum by (revision_name) (rate({requests}[{WINDOW}]))"
+    metrics = request_metrics(settings)
+    per_revision = f"sum by ({metrics.revision}) (rate({metrics.requests}[{WINDOW}]))"
     tiles = [
         ("Requests/s by revision", per_revision),
         ("5xx ratio", error_ratio_query(settings)),
-        ("p99 latency (ms) by revision", p99_query(settings, ", revision_name")),
-        (
-            "Instances by revision",
-            f"sum by (revision_name) ({instances})",
-        ),
+        ("p99 latency (ms) by revision", p99_query(settings, f", {metrics.revision}")),
+        ("Instances by revision", metrics.instances),
     ]
     return json.dumps(
         {
@@ -215,8 +251,36 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child,
             )
 
+        if args.service_url is not None:
+            self._uptime_check(name, settings, args.service_name, args.service_url)
+        dashboard = monitoring.Dashboard(
+            f"{name}-dashboard",
+            project=settings.project,
+            dashboard_json=dashboard_json(settings),
+            opts=child,
+        )
+        # Linked from every rollout report. The resource id is projects/<p>/dashboards/<id>.
+        self.dashboard_url = dashboard.id.apply(
+            lambda resource_id: (
+                "https://console.cloud.google.com/monitoring/dashboards/custom/"
+                f"{resource_id.rsplit('/', 1)[-1]}?project={settings.project}"
+            )
+        )
+        self.register_outputs(
+            {"notification_channels": channels, "dashboard_url": self.dashboard_url}
+        )
+
+    def _uptime_check(
+        self,
+        name: str,
+        settings: StackSettings,
+        service_name: pulumi.Input[str],
+        service_url: pulumi.Input[str],
+    ) -> None:
+        """/healthz from outside, every minute (Cloud Run: its URL is known at deploy time)."""
+        child = pulumi.ResourceOptions(parent=self)
         project_number = organizations.get_project_output(project_id=settings.project).number
-        host = pulumi.Output.from_input(args.service_url).apply(
+        host = pulumi.Output.from_input(service_url).apply(
             lambda url: url.removeprefix("https://").rstrip("/")
         )
         if not settings.public:
@@ -228,7 +292,7 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-uptime-invoker",
                 project=settings.project,
                 location=settings.region,
-                name=args.service_name,
+                name=service_name,
                 role="roles/run.invoker",
                 member=project_number.apply(
                     lambda number: f"serviceAccount:service-{number}@{MONITORING_AGENT_DOMAIN}"
@@ -257,20 +321,4 @@ class Monitoring(pulumi.ComponentResource):
             ),
             user_labels=settings.label_map,
             opts=child,
-        )
-        dashboard = monitoring.Dashboard(
-            f"{name}-dashboard",
-            project=settings.project,
-            dashboard_json=dashboard_json(settings),
-            opts=child,
-        )
-        # Linked from every rollout report. The resource id is projects/<p>/dashboards/<id>.
-        self.dashboard_url = dashboard.id.apply(
-            lambda resource_id: (
-                "https://console.cloud.google.com/monitoring/dashboards/custom/"
-                f"{resource_id.rsplit('/', 1)[-1]}?project={settings.project}"
-            )
-        )
-        self.register_outputs(
-            {"notification_channels": channels, "dashboard_url": self.dashboard_url}
         )

@@ -99,12 +99,14 @@ def kubernetes(
 ) -> dict[str, Any]:
     """The service on GKE; the outputs the rollout controller reaches the cluster with."""
     service = KubernetesService("app", KubernetesServiceArgs(settings, release), opts=opts)
+    watch = Monitoring("monitoring", MonitoringArgs(settings, settings.service_name))
     return {
         "service_name": settings.service_name,
         "namespace": settings.namespace,
         "cluster_endpoint": service.endpoint,
         "cluster_ca_certificate": service.ca_certificate,
         "route": service.route_urn.apply(lambda _: settings.service_name),
+        "dashboard_url": watch.dashboard_url,
     }
 
 

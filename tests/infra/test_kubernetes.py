@@ -241,8 +241,35 @@ def test_the_bootstraps_cluster_is_reached_with_the_deployers_token() -> None:
     assert run.outputs["cluster_ca_certificate"] == CLUSTER_CA
     assert run.outputs["platform"] == "kubernetes"
     assert "service_url" not in run.outputs
-    assert "dashboard_url" not in run.outputs
     assert not run.mocks.of_type("gcp:cloudrunv2/service:Service")
+
+
+def test_alerts_and_the_dashboard_read_the_pods_own_metrics() -> None:
+    run = kube_state_after("stable")
+    queries = {
+        r.name: r.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]["query"]
+        for r in run.mocks.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
+    }
+    selector = 'namespace="fraud-scorer",route!~"/readyz|/healthz|/metrics"'
+    assert queries["monitoring-errors"] == (
+        f'sum(rate(http_requests_total{{{selector},status=~"5.."}}[5m])) / '
+        f"sum(rate(http_requests_total{{{selector}}}[5m])) > 0.02"
+    )
+    assert queries["monitoring-latency"] == (
+        "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket"
+        f"{{{selector}}}[5m]))) * 1000 > 800.0"
+    ), "seconds to milliseconds, against the SLO in ms"
+    dashboard = json.loads(
+        run.mocks.one("gcp:monitoring/dashboard:Dashboard").inputs["dashboardJson"]
+    )
+    tiles = [t["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
+             for t in dashboard["mosaicLayout"]["tiles"]]  # fmt: skip
+    assert tiles[0] == f"sum by (revision) (rate(http_requests_total{{{selector}}}[5m]))"
+    assert tiles[3] == 'count by (revision) (up{namespace="fraud-scorer"})'
+    assert not run.mocks.of_type("gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"), (
+        "the gateway's address is the cluster's to give, after the program ran"
+    )
+    assert run.outputs["dashboard_url"].startswith("https://console.cloud.google.com/monitoring/")
 
 
 def test_the_pods_run_as_the_kubernetes_account_bound_to_the_runtime_account() -> None:
