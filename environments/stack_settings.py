@@ -206,12 +206,6 @@ class StackSettings(BaseModel):
                 "gke_<project>_<location>_<cluster>: the workflows fetch that cluster's "
                 "credentials by it (.github/actions/cluster-credentials)"
             )
-        if self.platform == "kubernetes" and self.secret_env:
-            raise ValueError(
-                "secretEnv is set but platform is kubernetes, where Secret Manager secrets are not "
-                "wired into the pods yet: run this environment on cloudrun, or empty secretEnv "
-                "(an experiment needs USER_HASH_KEY, so it runs on cloudrun only)"
-            )
         return self
 
     def _check_experiment(self) -> None:

@@ -1,11 +1,17 @@
 """The service's settings, read once from the environment (Cloud Run sets some, Pulumi the rest)."""
 
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 Environment = Literal["development", "dev", "staging", "prod"]
 
@@ -21,6 +27,26 @@ class Settings(BaseSettings):
     """Every knob of the service; unknown variables are ignored, invalid ones stop the start-up."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    @classmethod
+    def settings_customise_sources(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Secrets may also come as files named after the setting in SECRETS_DIR: on GKE the
+        Secret Manager add-on mounts them there (infra/kubernetes/objects.py), where Cloud Run
+        hands them over as environment variables. The environment wins where both say."""
+        directory = os.environ.get("SECRETS_DIR")
+        files = (
+            SecretsSettingsSource(settings_cls, secrets_dir=directory)
+            if directory
+            else file_secret_settings
+        )
+        return init_settings, env_settings, dotenv_settings, files
 
     ENVIRONMENT: Environment = "development"
     SERVICE_NAME: str = "fraud-scorer"

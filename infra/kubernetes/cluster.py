@@ -54,7 +54,8 @@ def autopilot_cluster(
     name: str, settings: StackSettings, opts: pulumi.ResourceOptions
 ) -> container.Cluster:
     """A regional GKE Autopilot cluster: nodes, Workload Identity and Managed Service for
-    Prometheus are Google's to run; the Gateway API's standard channel is switched on."""
+    Prometheus are Google's to run; the Gateway API's standard channel and the Secret Manager
+    add-on are switched on."""
     return container.Cluster(
         name,
         name=settings.cluster_name,
@@ -65,6 +66,8 @@ def autopilot_cluster(
         resource_labels=settings.label_map,
         release_channel=container.ClusterReleaseChannelArgs(channel="REGULAR"),
         gateway_api_config=container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
+        # Mounts the revisions' secretEnv from Secret Manager into their pods.
+        secret_manager_config=container.ClusterSecretManagerConfigArgs(enabled=True),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
     )
 

@@ -15,6 +15,8 @@ traffic (environments/http_route.py).
 
 from typing import Any
 
+import yaml
+
 from environments.http_route import SERVICE_PORT, rules
 from environments.stack_settings import StackSettings
 from infra.release import ReleaseState, Revision
@@ -29,6 +31,10 @@ TARGET_CPU_PERCENT = 70
 READINESS_PERIOD_S = 5
 SCRAPE_INTERVAL = "30s"
 GKE_GATEWAY_CLASSES = ("gke-l7-",)
+# Where GKE's Secret Manager add-on mounts a revision's secrets, one file per setting; the
+# service reads them from there (service/settings.py, SECRETS_DIR).
+SECRETS_DIR = "/var/secrets"
+SECRETS_DRIVER = "secrets-store-gke.csi.k8s.io"
 
 
 def _meta(settings: StackSettings, name: str, **labels: str) -> dict[str, Any]:
@@ -74,6 +80,12 @@ def _probe(probe: Probe) -> dict[str, Any]:
 def _container(revision: Revision) -> dict[str, Any]:
     spec = revision.spec
     resources = {"cpu": spec.cpu, "memory": spec.memory}
+    env = {**spec.env, "K_REVISION": revision.name}
+    # /tmp is an emptyDir: the root filesystem is read-only.
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
+    if spec.secret_env:
+        env["SECRETS_DIR"] = SECRETS_DIR
+        mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
     readiness = spec.startup_probe.model_copy(
         update={"period_seconds": READINESS_PERIOD_S, "failure_threshold": 3}
     )
@@ -83,10 +95,7 @@ def _container(revision: Revision) -> dict[str, Any]:
         "ports": [{"name": "http", "containerPort": spec.port or CONTAINER_PORT}],
         # Cloud Run tells a revision its name in K_REVISION; here the Deployment does. The
         # service labels its metrics and events with it, which the rollout gates select on.
-        "env": [
-            {"name": name, "value": value}
-            for name, value in sorted({**spec.env, "K_REVISION": revision.name}.items())
-        ],
+        "env": [{"name": name, "value": value} for name, value in sorted(env.items())],
         # Requests equal to limits: Autopilot bills requests, and a pod gets what it may use.
         "resources": {"requests": resources, "limits": resources},
         "startupProbe": _probe(spec.startup_probe),
@@ -97,7 +106,39 @@ def _container(revision: Revision) -> dict[str, Any]:
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108  # an emptyDir
+        "volumeMounts": mounts,
+    }
+
+
+def _volumes(revision: Revision) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    if revision.spec.secret_env:
+        attributes = {"secretProviderClass": revision.name}
+        volumes.append(
+            {
+                "name": "secrets",
+                "csi": {"driver": SECRETS_DRIVER, "readOnly": True, "volumeAttributes": attributes},
+            }
+        )
+    return volumes
+
+
+def secret_provider(settings: StackSettings, revision: Revision) -> Manifest:
+    """The Secret Manager versions the revision reads (recorded with it, as on Cloud Run), each
+    mounted as a file named after its setting (https://cloud.google.com/secret-manager/docs/
+    secret-manager-managed-csi-component)."""
+    secrets = [
+        {
+            "resourceName": f"projects/{settings.project}/secrets/{secret}/versions/{version}",
+            "path": name,
+        }
+        for name, (secret, version) in sorted(revision.spec.secret_env.items())
+    ]
+    return {
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+        "kind": "SecretProviderClass",
+        "metadata": _meta(settings, revision.name, **{INSTANCE: revision.name}),
+        "spec": {"provider": "gke", "parameters": {"secrets": yaml.safe_dump(secrets)}},
     }
 
 
@@ -127,7 +168,7 @@ def deployment(settings: StackSettings, revision: Revision, retired: bool) -> Ma
                     "seccompProfile": {"type": "RuntimeDefault"},
                 },
                 "containers": [_container(revision)],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "volumes": _volumes(revision),
                 "terminationGracePeriodSeconds": revision.spec.timeout_seconds + 5,
             },
         },
@@ -270,6 +311,8 @@ def revision_objects(settings: StackSettings, state: ReleaseState) -> dict[str, 
             service(settings, revision),
             disruption_budget(settings, revision),
         ]
+        if revision.spec.secret_env:
+            made.append(secret_provider(settings, revision))
         if not retired:
             made.append(autoscaler(settings, revision))
         if not settings.kubernetes_prometheus_url:

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
 from environments import __main__ as environments_cli
 from environments.__main__ import main as environments_main
@@ -333,7 +334,7 @@ def environment_values() -> dict[str, Any]:
     }
 
 
-def test_secrets_and_the_gateway_class_follow_the_platform() -> None:
+def test_the_gateway_class_and_the_events_follow_the_platform() -> None:
     parsed = environment_values()
     settings = parse("dev", "my-ml-dev", "europe-west1", parsed)
     assert settings.gateway_class_name == "gke-l7-global-external-managed", "dev is public"
@@ -341,8 +342,6 @@ def test_secrets_and_the_gateway_class_follow_the_platform() -> None:
     assert 'resource.type="k8s_container"' in sink_filter(settings)
     assert 'resource.labels.namespace_name="fraud-scorer"' in sink_filter(settings)
     assert 'resource.type="cloud_run_revision"' in sink_filter(load_file("dev"))
-    with pytest.raises(ConfigError, match="secretEnv is set but platform is kubernetes"):
-        parse("dev", "my-ml-dev", "europe-west1", parsed | {"secretEnv": ["K=fraud-scorer-k"]})
 
 
 def test_the_workflows_learn_the_existing_cluster_from_the_environment_file(
@@ -391,3 +390,39 @@ def test_a_teams_own_prometheus_and_a_private_gateway_change_only_what_they_shou
     assert gateway["spec"]["gatewayClassName"] == "istio"
     assert not of_kind(run, "HealthCheckPolicy"), "a GKE policy only for GKE's own gateways"
     assert {m["metadata"].get("namespace") for m in manifests(run)} == {"scoring", None}
+
+
+def test_secrets_are_mounted_from_secret_manager_as_files_the_service_reads() -> None:
+    config = kube_config(secretEnv='["USER_HASH_KEY=fraud-scorer-user-hash-key:3"]')
+    run = run_program(lambda: deploy(release_env("deploy", 1)), "dev", config)
+    (provider,) = of_kind(run, "SecretProviderClass")
+    assert provider["spec"]["provider"] == "gke"
+    assert yaml.safe_load(provider["spec"]["parameters"]["secrets"]) == [
+        {
+            "resourceName": "projects/my-ml-dev/secrets/fraud-scorer-user-hash-key/versions/3",
+            "path": "USER_HASH_KEY",
+        }
+    ]
+    (deployment,) = of_kind(run, "Deployment")
+    validate(deployment)
+    pod = deployment["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "secrets"]
+    assert volume["csi"] == {
+        "driver": "secrets-store-gke.csi.k8s.io",
+        "readOnly": True,
+        "volumeAttributes": {"secretProviderClass": deployment["metadata"]["name"]},
+    }
+    (container,) = pod["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["SECRETS_DIR"] == "/var/secrets"
+    assert "USER_HASH_KEY" not in env, "the value never passes through the program"
+    assert {"name": "secrets", "mountPath": "/var/secrets", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    grants = [
+        r.inputs for r in run.mocks.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
+    ]
+    assert [(g["secretId"], g["role"]) for g in grants] == [
+        ("fraud-scorer-user-hash-key", "roles/secretmanager.secretAccessor")
+    ], "the runtime account, which the pods act as, may read it"
+    assert not of_kind(kube_state_after("stable"), "SecretProviderClass"), "none without secrets"

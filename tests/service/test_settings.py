@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -25,3 +27,19 @@ def test_an_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("PORT", "70000")
     with pytest.raises(ValidationError, match="PORT"):
         Settings()
+
+
+def test_secrets_mounted_as_files_are_read_from_secrets_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """GKE's Secret Manager add-on mounts each secret as a file named after its setting."""
+    (tmp_path / "USER_HASH_KEY").write_text("k" * 32 + "\n", encoding="utf-8")
+    (tmp_path / "PORT").write_text("9191", encoding="utf-8")
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    settings = Settings()
+    assert settings.user_hash_key == b"k" * 32, "the mounted file's trailing newline is not key"
+    assert settings.PORT == 9191
+    monkeypatch.setenv("PORT", "9292")
+    assert Settings().PORT == 9292, "the environment wins where both say"
+    monkeypatch.delenv("SECRETS_DIR")
+    assert Settings().USER_HASH_KEY is None

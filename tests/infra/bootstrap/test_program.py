@@ -325,6 +325,7 @@ def test_a_kubernetes_environment_gets_its_cluster_identity_binding_and_deployer
         assert (made.inputs["name"], made.inputs["project"]) == ("fraud-scorer-dev", "my-ml-dev")
         assert made.inputs["enableAutopilot"] is True
         assert made.inputs["gatewayApiConfig"] == {"channel": "CHANNEL_STANDARD"}
+        assert made.inputs["secretManagerConfig"] == {"enabled": True}, "secretEnv mounts"
     else:
         assert not clusters, "an existing cluster is the team's own"
     (binding,) = [
