@@ -263,8 +263,23 @@ class StackSettings(BaseModel):
 
     @property
     def cluster_name(self) -> str:
-        """The GKE Autopilot cluster the program creates (names have at most 40 characters)."""
+        """The GKE Autopilot cluster the bootstrap creates (names have at most 40 characters)."""
         return f"{self.service_name[:31].rstrip('-')}-{self.environment}"
+
+    @property
+    def gke_cluster(self) -> str:
+        """The name of the GKE cluster the service runs in, whichever made it."""
+        existing = self.existing_cluster
+        return existing["name"] if existing else self.cluster_name
+
+    @property
+    def cluster_matcher(self) -> str:
+        """The PromQL label matcher of this environment's cluster in Managed Service for
+        Prometheus, which labels every series with its cluster: environments that share a
+        project may run revisions of the same name. Empty where there is no such label."""
+        if self.platform != "kubernetes" or self.kubernetes_prometheus_url:
+            return ""
+        return f',cluster="{self.gke_cluster}"'
 
     @property
     def events_dataset(self) -> str:

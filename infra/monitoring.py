@@ -64,14 +64,15 @@ def request_metrics(settings: StackSettings) -> RequestMetrics:
             instances="sum by (revision_name) "
             f"(run_googleapis_com:container_instance_count{{{labels}}})",
         )
-    labels = f'namespace="{settings.namespace}",route!~"{PROBE_ROUTES}"'
+    where = f'namespace="{settings.namespace}"{settings.cluster_matcher}'
+    labels = f'{where},route!~"{PROBE_ROUTES}"'
     return RequestMetrics(
         requests=f"http_requests_total{{{labels}}}",
         latency=f"http_request_duration_seconds_bucket{{{labels}}}",
         five_xx=',status=~"5.."',
         to_ms=" * 1000",
         revision="revision",
-        instances=f'count by (revision) (up{{namespace="{settings.namespace}"}})',
+        instances=f"count by (revision) (up{{{where}}})",
     )
 
 

@@ -251,7 +251,8 @@ def test_alerts_and_the_dashboard_read_the_pods_own_metrics() -> None:
         r.name: r.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]["query"]
         for r in run.mocks.of_type("gcp:monitoring/alertPolicy:AlertPolicy")
     }
-    selector = 'namespace="fraud-scorer",route!~"/readyz|/healthz|/metrics"'
+    where = 'namespace="fraud-scorer",cluster="fraud-scorer-dev"'
+    selector = f'{where},route!~"/readyz|/healthz|/metrics"'
     assert queries["monitoring-errors"] == (
         f'sum(rate(http_requests_total{{{selector},status=~"5.."}}[5m])) / '
         f"sum(rate(http_requests_total{{{selector}}}[5m])) > 0.02"
@@ -266,7 +267,7 @@ def test_alerts_and_the_dashboard_read_the_pods_own_metrics() -> None:
     tiles = [t["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
              for t in dashboard["mosaicLayout"]["tiles"]]  # fmt: skip
     assert tiles[0] == f"sum by (revision) (rate(http_requests_total{{{selector}}}[5m]))"
-    assert tiles[3] == 'count by (revision) (up{namespace="fraud-scorer"})'
+    assert tiles[3] == f"count by (revision) (up{{{where}}})"
     assert not run.mocks.of_type("gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"), (
         "the gateway's address is the cluster's to give, after the program ran"
     )
@@ -426,3 +427,16 @@ def test_secrets_are_mounted_from_secret_manager_as_files_the_service_reads() ->
         ("fraud-scorer-user-hash-key", "roles/secretmanager.secretAccessor")
     ], "the runtime account, which the pods act as, may read it"
     assert not of_kind(kube_state_after("stable"), "SecretProviderClass"), "none without secrets"
+
+
+def test_metrics_are_told_apart_by_cluster_only_where_managed_prometheus_labels_them() -> None:
+    dev = load_file("dev")
+    assert dev.cluster_matcher == "", "Cloud Run revisions carry their service's name"
+    on_gke = dev.model_copy(update={"platform": "kubernetes"})
+    assert on_gke.cluster_matcher == ',cluster="fraud-scorer-dev"'
+    existing = on_gke.model_copy(
+        update={"kubernetes_cluster": "kubeconfig", "kubernetes_context": SHARED}
+    )
+    assert existing.cluster_matcher == ',cluster="shared"'
+    own = on_gke.model_copy(update={"kubernetes_prometheus_url": "https://prometheus.example"})
+    assert own.cluster_matcher == "", "a team's own Prometheus labels as it likes"

@@ -93,7 +93,7 @@ def connect(environment: str) -> tuple[CloudPlatform, StateObject]:
         settings=settings,
         stack=stack,
         serving=serving,
-        windows=PrometheusWindows(metrics),
+        windows=PrometheusWindows(metrics, where=settings.cluster_matcher),
         switch=StorageObject(google, settings.model_bucket_name, settings.shadow_switch_name),
         event_store=BigQueryEvents(
             google, settings.project, settings.events_dataset, settings.region

@@ -58,6 +58,9 @@ class PrometheusWindows:
     """`mark` and `window` of the platform interface, over one Prometheus query API."""
 
     http: httpx.Client  # base_url: the API root (CLOUD_MONITORING_API); authenticated by the caller
+    # More label matchers every series must carry: on GKE the cluster, since environments that
+    # share a project may run revisions of the same name in clusters of their own.
+    where: str = ""
     max_lag_s: float = 90.0
     clock: Callable[[], float] = field(default=time.time)
 
@@ -72,25 +75,27 @@ class PrometheusWindows:
             raise TypeError(f"a Prometheus window starts at a time, not {since!r}")
         end = self.clock()
         seconds = max(1, math.ceil(end - since))
-        selector = f'revision="{revision}",route=~"{"|".join(sorted(PREDICTION_ROUTES))}"'
+        mine = f'revision="{revision}"{self.where}'
+        selector = f'{mine},route=~"{"|".join(sorted(PREDICTION_ROUTES))}"'
         newest = self._vector(f"max(timestamp(http_requests_total{{{selector}}}))", end)
         if not newest or newest[0][1] < end - self.max_lag_s:
             return None  # the backend has nothing this recent for the revision yet
         requests = f"http_requests_total{{{selector}}}"
         errors = f'http_requests_total{{{selector},status=~"5.."}}'
         latency = f"http_request_duration_seconds_bucket{{{selector}}}"
-        scores = f'prediction_score_bucket{{revision="{revision}"}}'
+        scores = f"prediction_score_bucket{{{mine}}}"
         return Snapshot(
             requests=self._total(f"sum(increase({requests}[{seconds}s]))", end),
             errors=self._total(f"sum(increase({errors}[{seconds}s]))", end),
             latency=self._buckets(f"sum by (le) (increase({latency}[{seconds}s]))", end),
             scores=self._buckets(f"sum by (le) (increase({scores}[{seconds}s]))", end),
-            shadow=self._shadow(revision, seconds, end),
+            shadow=self._shadow(mine, seconds, end),
         )
 
-    def _shadow(self, revision: str, seconds: int, end: float) -> ShadowCounts | None:
-        """The revision's mirroring counters; None when it has none (it cannot mirror)."""
-        mine = f'{{revision="{revision}"}}[{seconds}s]'
+    def _shadow(self, matchers: str, seconds: int, end: float) -> ShadowCounts | None:
+        """The mirroring counters of the revision `matchers` select; None when it has none (it
+        cannot mirror)."""
+        mine = f"{{{matchers}}}[{seconds}s]"
         outcomes = self._vector(f"sum by (outcome) (increase(shadow_requests_total{mine}))", end)
         if not outcomes:
             return None

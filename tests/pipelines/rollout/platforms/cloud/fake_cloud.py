@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import httpx
 
 from environments import http_route
-from environments.stack_settings import load_file
+from environments.stack_settings import StackSettings, load_file
 from environments.traffic import TrafficSplit
 from pipelines.rollout.platforms.cloud.google_auth import CredentialsError
 from pipelines.rollout.platforms.cloud.platform import CloudPlatform, Serving
@@ -106,6 +106,11 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
     series: dict[str, list[tuple[float, dict[str, float]]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+
+    @property
+    def settings(self) -> StackSettings:
+        """The dev environment on this fake's platform."""
+        return SETTINGS.model_copy(update={"platform": self.kind})
 
     def __post_init__(self) -> None:
         self.world_path = self.tmp / "world.json"
@@ -193,6 +198,7 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
                      "'Time series queries' of service 'monitoring.googleapis.com'"}  # fmt: skip
             return httpx.Response(self.monitoring_status, json={"error": error})
         query, at = request.url.params["query"], float(request.url.params["time"])
+        assert self.settings.cluster_matcher[1:] in query, query  # GKE: this cluster's series
         revision = re.search(r'revision="([^"]+)"', query)
         assert revision, query
         name, horizon = revision.group(1), at - self.metrics_lag_s
@@ -356,7 +362,9 @@ class FakeCloud:  # pylint: disable=too-many-instance-attributes  # one fake per
             settings=SETTINGS,
             stack=self.stack(),
             serving=self.serving(),
-            windows=PrometheusWindows(monitoring, clock=self.clock),
+            windows=PrometheusWindows(
+                monitoring, where=self.settings.cluster_matcher, clock=self.clock
+            ),
             switch=StorageObject(
                 httpx.Client(transport=httpx.MockTransport(self._storage)),
                 SETTINGS.model_bucket_name,

@@ -91,6 +91,7 @@ def test_on_kubernetes_the_cluster_comes_from_the_stacks_outputs(
     assert isinstance(serving.cluster.auth, AccessToken), "the deployer's own Google token"
     assert serving.public is False
     assert str(platform.windows.http.base_url).startswith("https://monitoring.googleapis.com/")
+    assert platform.windows.where == ',cluster="fraud-scorer-staging"'
 
 
 def test_any_prometheus_may_be_read_instead_of_googles(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,6 +104,7 @@ def test_any_prometheus_may_be_read_instead_of_googles(monkeypatch: pytest.Monke
     platform, _ = connect("staging")
     assert str(platform.windows.http.base_url) == "https://prometheus.example.internal"
     assert platform.windows.http.auth is None, "Google's token goes to Google only"
+    assert platform.windows.where == "", "a team's own Prometheus labels as it likes"
 
 
 @pytest.mark.parametrize(

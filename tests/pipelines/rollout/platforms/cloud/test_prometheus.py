@@ -59,10 +59,23 @@ class FakePrometheusApi:
         return [({}, 2.0 if "shifted" in query else 1.0)]
 
 
-def windows(api: FakePrometheusApi) -> PrometheusWindows:
+def windows(api: FakePrometheusApi, where: str = "") -> PrometheusWindows:
     base = "https://monitoring.example/v1/projects/p/location/global/prometheus"
     client = httpx.Client(base_url=base, transport=httpx.MockTransport(api))
-    return PrometheusWindows(client, max_lag_s=90, clock=lambda: NOW)
+    return PrometheusWindows(client, where=where, max_lag_s=90, clock=lambda: NOW)
+
+
+def test_every_series_is_also_selected_by_the_environments_cluster_on_gke() -> None:
+    """Environments sharing a project may run revisions of the same name in their own clusters."""
+    api = FakePrometheusApi()
+    window = windows(api, ',cluster="fraud-scorer-dev"').window(
+        "fraud-scorer-abc1234-002", NOW - 60
+    )
+    assert window is not None
+    assert window.shadow is not None
+    assert len(api.queries) == 9
+    mine = 'revision="fraud-scorer-abc1234-002",cluster="fraud-scorer-dev"'
+    assert all(mine in query for query in api.queries), api.queries
 
 
 def test_a_window_is_the_increase_since_the_mark_for_one_revision() -> None:
